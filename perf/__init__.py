@@ -1,0 +1,1 @@
+"""perf: performance toolkit for async, LLM-backed web services (placeholder, filled below)."""

@@ -1,0 +1,56 @@
+"""The one error hierarchy of perf.
+
+Every error names what was wrong and what to do about it. Each class also derives from the
+built-in exception a caller would naturally catch (ValueError, TypeError, TimeoutError), so
+code that does not know perf still handles it sensibly.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CacheCorruptError",
+    "CacheError",
+    "ConfigurationError",
+    "PerfError",
+    "PoolExhaustedError",
+    "SerializationError",
+    "TokenBudgetError",
+    "UnknownModelError",
+    "UnknownRelationshipError",
+]
+
+
+class PerfError(Exception):
+    """Base class of every error raised by perf."""
+
+
+class ConfigurationError(PerfError, ValueError):
+    """A bad argument or setting: a negative TTL, a zero size bound, a missing directory."""
+
+
+class CacheError(PerfError):
+    """A cache could not do what was asked."""
+
+
+class CacheCorruptError(CacheError):
+    """The file at a cache path is not a perf cache, or is damaged beyond repair."""
+
+
+class SerializationError(CacheError, TypeError):
+    """A value (or a cache key argument) cannot be serialized with the chosen serializer."""
+
+
+class TokenBudgetError(PerfError, ValueError):
+    """A prompt cannot be made to fit its token budget (e.g. the parts that are never cut)."""
+
+
+class UnknownModelError(PerfError, ValueError):
+    """A model name that maps to no known encoding."""
+
+
+class UnknownRelationshipError(PerfError, ValueError):
+    """A relationship name that the model does not have."""
+
+
+class PoolExhaustedError(PerfError, TimeoutError):
+    """No database connection became free within the pool timeout."""
