@@ -1,0 +1,260 @@
+"""PerformanceMonitor: per-operation latency figures, cache statistics, snapshots that merge.
+
+Durations come from ``clock`` (default ``time.perf_counter``); the recent window is cut into
+slots on the same clock, so the hot path reads no second clock. ``wall_clock`` (default
+``time.time``) is read only by ``snapshot``/``merge`` to place slots in wall time, so snapshots
+from different processes line up. Inject both in tests; nothing here sleeps.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any
+
+from perf.errors import ConfigurationError
+from perf.monitor.operation import OperationRecorder
+from perf.monitor.sketch import DEFAULT_RELATIVE_ACCURACY
+
+__all__ = ["SNAPSHOT_FORMAT", "PerformanceMonitor", "Tracking", "get_performance_monitor"]
+
+SNAPSHOT_FORMAT = "perf.monitor/1"
+CacheStatsProvider = Callable[[], Mapping[str, Any]]
+
+
+class Tracking:
+    """What ``monitor.track(name)`` returns: a ``with`` and ``async with`` timer for one call."""
+
+    __slots__ = ("_clock", "_recorder", "_start")
+
+    def __init__(self, recorder: OperationRecorder, clock: Callable[[], float]) -> None:
+        self._recorder = recorder
+        self._clock = clock
+        self._start = 0.0
+
+    def __enter__(self) -> Tracking:
+        self._start = self._clock()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        end = self._clock()
+        if exc_type is None:
+            self._recorder.add(end - self._start, end)
+        else:
+            self._recorder.add_error(end - self._start, end)
+
+    async def __aenter__(self) -> Tracking:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+class PerformanceMonitor:
+    """Latency figures per named operation, plus the stats of registered caches."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+        wall_clock: Callable[[], float] = time.time,
+        relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY,
+        recent_window: float = 60.0,
+        slot_seconds: float = 10.0,
+    ) -> None:
+        if not (slot_seconds > 0 and recent_window >= slot_seconds):
+            raise ConfigurationError(
+                f"need recent_window >= slot_seconds > 0, got recent_window={recent_window!r}, "
+                f"slot_seconds={slot_seconds!r}; e.g. recent_window=60, slot_seconds=10"
+            )
+        if not 0.0 < relative_accuracy < 1.0:
+            raise ConfigurationError(
+                f"relative_accuracy must be between 0 and 1, got {relative_accuracy!r}"
+            )
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.relative_accuracy = relative_accuracy
+        self.slot_seconds = float(slot_seconds)
+        self.window_slots = max(1, round(recent_window / slot_seconds))
+        self._operations: dict[str, OperationRecorder] = {}
+        self._caches: dict[str, CacheStatsProvider] = {}
+        self._merged_caches: dict[str, dict[str, int]] = {}
+        self._lock = threading.Lock()
+
+    # -- recording ----------------------------------------------------------------------------
+
+    def operation(self, name: str) -> OperationRecorder:
+        """The recorder for ``name``, created on first use (decorators bind it once)."""
+        recorder = self._operations.get(name)
+        if recorder is not None:
+            return recorder
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigurationError(
+                f"operation name must be a non-empty string, got {name!r}; name what is timed"
+            )
+        with self._lock:
+            return self._operations.setdefault(
+                name,
+                OperationRecorder(
+                    name, self.relative_accuracy, self.slot_seconds, self.window_slots
+                ),
+            )
+
+    def record(self, name: str, seconds: float, error: bool = False) -> None:
+        """Record one call of ``name`` that took ``seconds`` (and failed, if ``error``)."""
+        if not 0.0 <= seconds < math.inf:
+            raise ConfigurationError(
+                f"duration of {name!r} must be a finite number of seconds >= 0, got {seconds!r}"
+            )
+        recorder = self._operations.get(name) or self.operation(name)
+        now = self.clock()
+        if error:
+            recorder.add_error(seconds, now)
+        else:
+            recorder.add(seconds, now)
+
+    def track(self, name: str) -> Tracking:
+        """Time a block: ``with monitor.track("db.query"):`` or ``async with ...``."""
+        return Tracking(self.operation(name), self.clock)
+
+    def reset(self) -> None:
+        """Forget every recorded duration and merged cache figure (registrations stay)."""
+        with self._lock:
+            recorders = list(self._operations.values())
+            self._merged_caches.clear()
+        for recorder in recorders:
+            recorder.clear()
+
+    # -- caches -------------------------------------------------------------------------------
+
+    def register_cache(self, name: str, stats_provider: CacheStatsProvider) -> None:
+        """Report ``stats_provider()`` (a mapping with hits and misses) under ``name``."""
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(f"cache name must be a non-empty string, got {name!r}")
+        if not callable(stats_provider):
+            raise ConfigurationError(
+                f"stats_provider for cache {name!r} must be a zero-argument callable such as "
+                f"cache.stats, got {stats_provider!r}"
+            )
+        with self._lock:
+            self._caches[name] = stats_provider  # re-registering a name replaces it
+
+    def unregister_cache(self, name: str) -> None:
+        with self._lock:
+            self._caches.pop(name, None)
+
+    def cache_stats(self) -> dict[str, dict[str, Any]]:
+        """Each cache's stats with ``hits``, ``misses`` and ``hit_rate`` (merged ones added)."""
+        with self._lock:
+            providers = dict(self._caches)
+            merged = {name: dict(counts) for name, counts in self._merged_caches.items()}
+        result: dict[str, dict[str, Any]] = {}
+        for name in sorted(providers.keys() | merged.keys()):
+            stats = _normalize(name, providers[name]()) if name in providers else {}
+            extra = merged.get(name, {})
+            hits = stats.get("hits", 0) + extra.get("hits", 0)
+            misses = stats.get("misses", 0) + extra.get("misses", 0)
+            if extra or "hit_rate" not in stats:
+                stats["hit_rate"] = hits / (hits + misses) if hits + misses else 0.0
+            stats.update(hits=hits, misses=misses)
+            result[name] = stats
+        return result
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def get_stats(self) -> dict[str, Any]:
+        """``{"operations": {name: {count, errors, ..., recent: {...}}}, "cache_stats": ...}``."""
+        now = self.clock()
+        with self._lock:
+            recorders = sorted(self._operations.items())
+        operations: dict[str, Any] = {}
+        for name, recorder in recorders:
+            whole, recent = recorder.summaries(now)
+            if whole.sketch.count:
+                operations[name] = {**whole.stats(), "recent": recent.stats()}
+        return {"operations": operations, "cache_stats": self.cache_stats()}
+
+    # -- snapshots ----------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-ready state of this monitor; ``merge`` it into another (e.g. across workers)."""
+        wall_offset = self.wall_clock() - self.clock()
+        with self._lock:
+            recorders = sorted(self._operations.items())
+        return {
+            "format": SNAPSHOT_FORMAT,
+            "relative_accuracy": self.relative_accuracy,
+            "slot_seconds": self.slot_seconds,
+            "operations": {name: r.to_dict(wall_offset) for name, r in recorders},
+            "cache_stats": {
+                name: {"hits": s["hits"], "misses": s["misses"]}
+                for name, s in self.cache_stats().items()
+            },
+        }
+
+    def merge(self, snapshot: Mapping[str, Any]) -> None:
+        """Add another monitor's ``snapshot()`` into this one."""
+        self._check_compatible(snapshot)
+        now = self.clock()
+        wall_offset = self.wall_clock() - now
+        try:
+            for name, data in snapshot["operations"].items():
+                self.operation(name).merge_dict(data, wall_offset, now)
+            with self._lock:
+                for name, counts in snapshot["cache_stats"].items():
+                    into = self._merged_caches.setdefault(name, {"hits": 0, "misses": 0})
+                    into["hits"] += int(counts["hits"])
+                    into["misses"] += int(counts["misses"])
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ConfigurationError(
+                f"damaged monitor snapshot ({exc!r}); pass PerformanceMonitor.snapshot() output"
+            ) from exc
+
+    def _check_compatible(self, snapshot: Mapping[str, Any]) -> None:
+        if not isinstance(snapshot, Mapping) or snapshot.get("format") != SNAPSHOT_FORMAT:
+            raise ConfigurationError(
+                f"not a monitor snapshot (format {SNAPSHOT_FORMAT!r} expected); "
+                "pass the dict returned by PerformanceMonitor.snapshot()"
+            )
+        theirs = (snapshot.get("relative_accuracy"), snapshot.get("slot_seconds"))
+        if theirs != (self.relative_accuracy, self.slot_seconds):
+            raise ConfigurationError(
+                f"snapshot has relative_accuracy, slot_seconds = {theirs}, this monitor "
+                f"{(self.relative_accuracy, self.slot_seconds)}; configure both monitors alike"
+            )
+
+
+def _normalize(name: str, raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, Mapping) or "hits" not in raw or "misses" not in raw:
+        raise ConfigurationError(
+            f"stats provider of cache {name!r} returned {raw!r}; it must return a mapping "
+            "with at least 'hits' and 'misses'"
+        )
+    return dict(raw)
+
+
+_default_monitor: PerformanceMonitor | None = None
+_default_lock = threading.Lock()
+
+
+def get_performance_monitor() -> PerformanceMonitor:
+    """The process-wide monitor (created on first call); tests can build their own."""
+    global _default_monitor  # noqa: PLW0603 - one process-wide instance by design
+    if _default_monitor is None:
+        with _default_lock:
+            if _default_monitor is None:
+                _default_monitor = PerformanceMonitor()
+    return _default_monitor

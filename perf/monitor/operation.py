@@ -1,0 +1,209 @@
+"""One operation's figures: a whole-run sketch plus a ring of short time slots (the recent window).
+
+The record path is the hot path, so it takes no lock: it appends the duration to a pending list
+(``list.append`` is atomic) and compares the timestamp with the current slot's end. Every
+``FLUSH_AT`` samples, at a slot change, and before every read, the pending durations are folded
+into the current slot's sketch in one batch under a short lock. Folding removes exactly the
+samples it read (``del pending[:n]``), so an append racing with a fold is never lost.
+
+Slots are ``slot_seconds`` long, on the monitor's clock. A slot that falls out of the recent
+window is merged into the retired sketch, so the whole-run figures are retired + live slots and
+each sample is bucketed once. Memory: at most ``window_slots + 1`` live sketches per operation,
+plus a pending list of at most ``FLUSH_AT`` floats.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from perf.monitor.sketch import QuantileSketch
+
+__all__ = ["FLUSH_AT", "QUANTILES", "OperationRecorder", "Summary"]
+
+FLUSH_AT = 1024
+QUANTILES: tuple[tuple[str, float], ...] = (
+    ("p50", 0.50),
+    ("p90", 0.90),
+    ("p95", 0.95),
+    ("p99", 0.99),
+    ("p999", 0.999),
+)
+
+
+class Summary:
+    """A sketch plus an error count: the figures of one slot, or of a whole run."""
+
+    __slots__ = ("errors", "sketch")
+
+    def __init__(self, relative_accuracy: float) -> None:
+        self.sketch = QuantileSketch(relative_accuracy)
+        self.errors = 0
+
+    def merge(self, other: Summary) -> None:
+        self.sketch.merge(other.sketch)
+        self.errors += other.errors
+
+    def stats(self) -> dict[str, Any]:
+        """count, errors, total/min/max/avg and the quantiles, in seconds (None when empty)."""
+        s = self.sketch
+        stats: dict[str, Any] = {
+            "count": s.count,
+            "errors": self.errors,
+            "total_time": s.total,
+            "min_time": s.min if s.count else None,
+            "max_time": s.max if s.count else None,
+            "avg_time": s.total / s.count if s.count else None,
+        }
+        values = s.quantiles(q for _, q in QUANTILES)
+        stats.update((name, value) for (name, _), value in zip(QUANTILES, values, strict=True))
+        return stats
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"errors": self.errors, "sketch": self.sketch.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Summary:
+        sketch = QuantileSketch.from_dict(data["sketch"])
+        summary = cls(sketch.relative_accuracy)
+        summary.sketch = sketch
+        summary.errors = int(data["errors"])
+        return summary
+
+
+class OperationRecorder:
+    """Durations of one named operation; ``add`` is safe from any thread without a lock."""
+
+    __slots__ = (
+        "_current",
+        "_lock",
+        "_pending",
+        "_relative_accuracy",
+        "_retired",
+        "_slot_end",
+        "_slot_seconds",
+        "_slots",
+        "_window_slots",
+        "name",
+    )
+
+    def __init__(
+        self, name: str, relative_accuracy: float, slot_seconds: float, window_slots: int
+    ) -> None:
+        self.name = name
+        self._relative_accuracy = relative_accuracy
+        self._slot_seconds = slot_seconds
+        self._window_slots = window_slots
+        self._lock = threading.Lock()
+        self._pending: list[float] = []
+        self._retired = Summary(relative_accuracy)
+        self._slots: dict[int, Summary] = {}
+        self._current = Summary(relative_accuracy)
+        self._slot_end = -math.inf  # the first add opens a slot
+
+    # -- the hot path -------------------------------------------------------------------------
+
+    def add(self, seconds: float, now: float) -> None:
+        """Record one duration that ended at ``now`` (monitor clock)."""
+        if now >= self._slot_end:
+            self._open_slot(now)
+        pending = self._pending
+        pending.append(seconds)
+        if len(pending) >= FLUSH_AT:
+            self.flush()
+
+    def add_error(self, seconds: float, now: float) -> None:
+        """Record one failed call: its duration counts, and so does the error."""
+        self.add(seconds, now)
+        with self._lock:
+            self._current.errors += 1
+
+    # -- folding and slots --------------------------------------------------------------------
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        pending = self._pending
+        n = len(pending)
+        if n:
+            self._current.sketch.add_many(pending[:n])
+            del pending[:n]
+
+    def _open_slot(self, now: float) -> None:
+        with self._lock:
+            if now < self._slot_end:  # another thread opened it meanwhile
+                return
+            self._flush_locked()
+            self._point_at(now)
+
+    def _point_at(self, now: float) -> None:
+        """Make the slot holding ``now`` current and retire slots older than the window."""
+        index = math.floor(now / self._slot_seconds)
+        self._current = self._slots.setdefault(index, Summary(self._relative_accuracy))
+        self._slot_end = (index + 1) * self._slot_seconds
+        self._retire_before(index - self._window_slots + 1)
+
+    def _retire_before(self, oldest_live: int) -> None:
+        for index in [i for i in self._slots if i < oldest_live]:
+            self._retired.merge(self._slots.pop(index))
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def summaries(self, now: float) -> tuple[Summary, Summary]:
+        """(whole run, recent window ending at ``now``) as fresh copies."""
+        with self._lock:
+            self._flush_locked()
+            oldest_live = math.floor(now / self._slot_seconds) - self._window_slots + 1
+            whole = Summary(self._relative_accuracy)
+            whole.merge(self._retired)
+            recent = Summary(self._relative_accuracy)
+            for index, slot in self._slots.items():
+                whole.merge(slot)
+                if index >= oldest_live:
+                    recent.merge(slot)
+        return whole, recent
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pending.clear()
+            self._retired = Summary(self._relative_accuracy)
+            self._slots.clear()
+            self._current = Summary(self._relative_accuracy)
+            self._slot_end = -math.inf
+
+    # -- snapshots ----------------------------------------------------------------------------
+
+    def to_dict(self, wall_offset: float) -> dict[str, Any]:
+        """JSON-ready state; slot starts are wall-clock seconds (``clock + wall_offset``)."""
+        with self._lock:
+            self._flush_locked()
+            return {
+                "retired": self._retired.to_dict(),
+                "slots": [
+                    {"start": index * self._slot_seconds + wall_offset, **slot.to_dict()}
+                    for index, slot in sorted(self._slots.items())
+                ],
+            }
+
+    def merge_dict(self, data: Mapping[str, Any], wall_offset: float, now: float) -> None:
+        """Fold a ``to_dict`` snapshot in; its slots land on this clock's slot grid."""
+        retired = Summary.from_dict(data["retired"])
+        slots: Iterable[Mapping[str, Any]] = data["slots"]
+        incoming = [
+            (math.floor((float(s["start"]) - wall_offset) / self._slot_seconds + 0.5), s)
+            for s in slots
+        ]
+        with self._lock:
+            self._flush_locked()
+            self._retired.merge(retired)
+            for index, slot in incoming:
+                summary = Summary.from_dict(slot)
+                if index in self._slots:
+                    self._slots[index].merge(summary)
+                else:
+                    self._slots[index] = summary
+            self._point_at(now)
