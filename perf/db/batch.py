@@ -1,8 +1,9 @@
 """Fetch many rows by id in a few ``IN`` queries instead of one query per id.
 
 ``SQLAlchemy`` sends an ``IN`` list as one bound parameter per element and never splits it;
-SQLite refuses statements with more than 32,766 host parameters (999 before SQLite 3.32), and
-PostgreSQL's wire protocol stops at 65,535. ``batch_fetch`` chunks the ids below those limits.
+upstream SQLite refuses statements with more than 32,766 host parameters (999 before SQLite
+3.32; some distributions raise the limit, Debian to 250,000), and PostgreSQL's wire protocol
+stops at 65,535. ``batch_fetch`` chunks the ids below the lowest of those limits.
 
 The default chunk of 500 ids was measured (``benchmarks/bench_db.py``, aiosqlite, 10k-row
 file database): each round trip costs about 0.5 ms, so fetching 1,000 rows took ~2x longer in
