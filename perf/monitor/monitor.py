@@ -51,8 +51,10 @@ class Tracking:
         else:
             self._recorder.add_error(end - self._start, end)
 
+    # The async forms repeat the sync bodies: one call less on a path taken per request.
     async def __aenter__(self) -> Tracking:
-        return self.__enter__()
+        self._start = self._clock()
+        return self
 
     async def __aexit__(
         self,
@@ -60,7 +62,11 @@ class Tracking:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.__exit__(exc_type, exc, tb)
+        end = self._clock()
+        if exc_type is None:
+            self._recorder.add(end - self._start, end)
+        else:
+            self._recorder.add_error(end - self._start, end)
 
 
 class PerformanceMonitor:

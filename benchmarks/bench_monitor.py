@@ -1,0 +1,148 @@
+"""Recording cost of perf.monitor against the usual latency recorders, side by side.
+
+Every contender times a no-op with a ``perf_counter`` pair and records the duration:
+``@track_performance`` (the whole decorator), prometheus_client ``Histogram.observe``,
+hdrhistogram ``record_value`` and ddsketch ``DDSketch.add``; a bare no-op call is the floor.
+Bar: our whole decorator costs at most 0.5x of (perf_counter pair + hdrhistogram.record_value).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from ddsketch import DDSketch
+from hdrh.histogram import HdrHistogram
+from prometheus_client import CollectorRegistry, Histogram
+
+from perf.monitor import PerformanceMonitor, track_performance
+
+SYNC_GROUP = "monitor-record-sync"
+ASYNC_GROUP = "monitor-record-async"
+HDR_NAME = "bench_record_sync[hdrhistogram.record_value]"
+ASYNC_HDR_NAME = "bench_record_async[hdrhistogram.record_value]"
+
+
+def _noop() -> None:
+    return None
+
+
+async def _async_noop() -> None:
+    return None
+
+
+def _timed(record):
+    """The no-op wrapped by a perf_counter pair feeding ``record(seconds)``."""
+    clock = time.perf_counter
+
+    def call() -> None:
+        start = clock()
+        _noop()
+        record(clock() - start)
+
+    return call
+
+
+def _async_timed(record):
+    clock = time.perf_counter
+
+    async def call() -> None:
+        start = clock()
+        await _async_noop()
+        record(clock() - start)
+
+    return call
+
+
+def _hdr_record():
+    histogram = HdrHistogram(1, 3_600_000_000_000, 2)  # 1 ns .. 1 h, 2 significant digits
+    return lambda seconds: histogram.record_value(int(seconds * 1e9))
+
+
+def _prometheus_record():
+    histogram = Histogram("bench_seconds", "bench", registry=CollectorRegistry())
+    return histogram.observe
+
+
+def _ddsketch_record():
+    return DDSketch(relative_accuracy=0.01).add
+
+
+PEERS = {
+    "prometheus_client.Histogram.observe": _prometheus_record,
+    "hdrhistogram.record_value": _hdr_record,
+    "ddsketch.DDSketch.add": _ddsketch_record,
+}
+
+
+def _sync_contenders():
+    monitor = PerformanceMonitor()
+    contenders = {
+        "noop": _noop,
+        "perf.track_performance": track_performance("noop", monitor=monitor)(_noop),
+    }
+    contenders.update((name, _timed(make())) for name, make in PEERS.items())
+    return contenders, monitor
+
+
+@pytest.mark.parametrize(
+    "contender",
+    ["noop", "perf.track_performance", *PEERS],
+)
+def bench_record_sync(benchmark, contender):
+    contenders, monitor = _sync_contenders()
+    call = contenders[contender]
+    benchmark.group = SYNC_GROUP
+    if contender == "perf.track_performance":
+        benchmark.extra_info.update(bar_peer=HDR_NAME, bar_max_ratio=0.5)
+    benchmark(call)
+    stats = monitor.get_stats()["operations"]
+    if contender == "perf.track_performance":
+        assert stats["noop"]["count"] >= 1
+        benchmark.extra_info["recorded_calls"] = stats["noop"]["count"]
+
+
+def _async_contenders():
+    monitor = PerformanceMonitor()
+
+    @track_performance("async-noop", monitor=monitor)
+    async def decorated() -> None:
+        return None
+
+    async def with_track() -> None:
+        async with monitor.track("async-with"):
+            await _async_noop()
+
+    contenders = {
+        "noop": _async_noop,
+        "perf.track_performance": decorated,
+        "perf.monitor.track (async with)": with_track,
+    }
+    contenders.update((name, _async_timed(make())) for name, make in PEERS.items())
+    return contenders
+
+
+ASYNC_BATCH = 100  # calls per round: one run_until_complete per round costs more than a call
+
+
+@pytest.mark.parametrize(
+    "contender",
+    ["noop", "perf.track_performance", "perf.monitor.track (async with)", *PEERS],
+)
+def bench_record_async(benchmark, contender):
+    call = _async_contenders()[contender]
+
+    async def batch() -> None:
+        for _ in range(ASYNC_BATCH):
+            await call()
+
+    loop = asyncio.new_event_loop()
+    try:
+        benchmark.group = ASYNC_GROUP
+        benchmark.extra_info["calls_per_round"] = ASYNC_BATCH
+        if contender.startswith("perf."):  # no bar in the issue: the ratio is for reading
+            benchmark.extra_info["ratio_peer"] = ASYNC_HDR_NAME
+        benchmark(lambda: loop.run_until_complete(batch()))
+    finally:
+        loop.close()
