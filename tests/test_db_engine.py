@@ -8,6 +8,8 @@ import os
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from perf.db import (
     create_shared_db_engine,
@@ -249,3 +251,11 @@ def test_postgres_pool_round_trip_and_exhaustion():
     results, stats = run(scenario())
     assert results == [n + 1 for n in range(10)]
     assert stats["timeouts"] == 1
+
+
+def test_pool_stats_of_a_foreign_engine_still_reports(tmp_path):
+    engine = create_async_engine(sqlite_url(tmp_path), poolclass=NullPool)
+    stats = pool_stats(engine)
+    assert stats["pool"] == "NullPool"
+    assert (stats["size"], stats["waits"], stats["timeouts"]) == (0, 0, 0)
+    json.dumps(stats)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 
 import pytest
@@ -307,3 +308,42 @@ def test_bulk_insert_rejects_a_zero_chunk(tmp_path):
 
     with pytest.raises(ConfigurationError, match="chunk_size"):
         in_session(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", work)
+
+
+POSTGRES_URL = os.environ.get("PERF_TEST_POSTGRES_URL")  # read by the tests, never the library
+
+
+@pytest.mark.skipif(
+    not POSTGRES_URL,
+    reason="no PostgreSQL server: set PERF_TEST_POSTGRES_URL=postgresql+asyncpg://user:pw@host/db",
+)
+def test_postgres_bulk_upsert_batch_fetch_and_eager_loading():
+    async def work(session, engine):
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.drop_all)
+            await conn.run_sync(Base.metadata.create_all)
+        try:
+            await bulk_insert(session, Owner, [{"id": 1, "name": "o"}])
+            await bulk_insert(session, Parent, [{"id": p, "owner_id": 1} for p in range(1, 4)])
+            await bulk_insert(session, Child, [{"id": c, "parent_id": 1} for c in range(1, 4)])
+            await bulk_insert(session, Item, ({"id": i, "name": "v1"} for i in range(1, 1_001)))
+            await bulk_upsert(session, Item, [{"id": i, "name": "v2"} for i in range(901, 1_101)])
+            await session.commit()
+            items = await QueryOptimizer.batch_fetch(
+                session, by_ids, range(1_100, 0, -1), batch_size=300, key=lambda i: i.id
+            )
+            parents = await QueryOptimizer.eager_load_relationships(
+                session, select(Parent).order_by(Parent.id), ["children", "owner"]
+            )
+            return (
+                [i.id for i in items][:2],
+                len(items),
+                sum(i.name == "v2" for i in items),
+                [len(p.children) for p in parents],
+            )
+        finally:
+            await session.rollback()
+            async with engine.begin() as conn:
+                await conn.run_sync(Base.metadata.drop_all)
+
+    assert in_session(POSTGRES_URL, work) == ([1_100, 1_099], 1_100, 200, [3, 0, 0])
