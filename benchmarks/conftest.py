@@ -1,0 +1,28 @@
+"""Shared benchmark plumbing: speed bars (ratios against a peer in the same run)."""
+
+from __future__ import annotations
+
+from perf.report.bars import check_bars, format_bars
+
+
+def _entries(config):
+    session = getattr(config, "_benchmarksession", None)
+    if session is None or session.disabled:
+        return []
+    return [b.as_dict(include_data=False) for b in session.benchmarks if b.stats]
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    """Store each bar's ratio and verdict in the JSON beside the benchmark it belongs to."""
+    by_name = {b["name"]: b for b in output_json["benchmarks"]}
+    for check in check_bars(output_json["benchmarks"]):
+        by_name[check.name]["extra_info"].update(
+            bar_ratio=check.ratio, bar_passed=check.passed
+        )
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    checks = check_bars(_entries(config))
+    if checks:
+        terminalreporter.section("speed bars (median ratio to a peer, same run)")
+        terminalreporter.write_line(format_bars(checks))

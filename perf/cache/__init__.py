@@ -1,0 +1,29 @@
+"""perf.cache: memory tier, SQLite tier, the two-tier CorrelationCache, the manager, @cached."""
+
+from perf.cache.correlation import CorrelationCache
+from perf.cache.decorator import CachedFunction, cached
+from perf.cache.manager import Cache, CacheManager, configure_cache_manager, get_cache_manager
+from perf.cache.memory import MISSING, MemoryCache
+from perf.cache.policy import EvictionPolicy, LRUPolicy
+from perf.cache.serializers import JSONSerializer, PickleSerializer, Serializer
+from perf.cache.sqlite import SQLiteCache
+from perf.cache.tiered import TwoTierCache
+
+__all__ = [
+    "MISSING",
+    "Cache",
+    "CacheManager",
+    "CachedFunction",
+    "CorrelationCache",
+    "EvictionPolicy",
+    "JSONSerializer",
+    "LRUPolicy",
+    "MemoryCache",
+    "PickleSerializer",
+    "SQLiteCache",
+    "Serializer",
+    "TwoTierCache",
+    "cached",
+    "configure_cache_manager",
+    "get_cache_manager",
+]

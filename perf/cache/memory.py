@@ -1,0 +1,163 @@
+"""The memory tier: a bounded in-process cache with a per-entry TTL and a pluggable policy."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from perf.cache._validate import DEFAULT_TTL, check_size, check_ttl
+from perf.cache.policy import EvictionPolicy, LRUPolicy
+from perf.cache.stats import CacheStats
+
+__all__ = ["MISSING", "MemoryCache"]
+
+
+class _Missing:
+    """The sentinel for "not in the cache", so that a cached ``None`` is a hit."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+class MemoryCache:
+    """A thread-safe in-memory cache, bounded to ``max_entries``, LRU by default.
+
+    Lookups are plain sync calls (an in-memory lookup needs no await). Expired entries count
+    as misses and are dropped when found. Keys are any hashable; for ``invalidate_prefix`` a
+    ``str`` key's namespace is its start, a ``tuple`` key's is its first element.
+    """
+
+    def __init__(
+        self,
+        max_entries: int = 10_000,
+        *,
+        default_ttl: float = DEFAULT_TTL,
+        policy: Callable[[], EvictionPolicy] = LRUPolicy,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_entries = check_size(max_entries, "max_entries")
+        self.default_ttl = check_ttl(default_ttl, "default_ttl")
+        self._clock = clock
+        self._policy = policy()
+        self._on_hit = self._policy.on_hit
+        self._data: dict[Hashable, tuple[Any, float]] = {}
+        self._lock = threading.Lock()
+        self._stats = CacheStats()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, key: Hashable, default: Any = None) -> Any:
+        """The value under ``key``, or ``default`` when absent or expired."""
+        # The hit path takes no lock: each dict operation is atomic, and a writer that evicts
+        # the key between our read and the policy update only costs the policy update.
+        entry = self._data.get(key)
+        if entry is not None and entry[1] > self._clock():
+            try:
+                self._on_hit(key)
+            except KeyError:
+                pass
+            self._stats.hits += 1
+            return entry[0]
+        return self._miss(key, default)
+
+    def get_with_expiry(self, key: Hashable) -> tuple[Any, float]:
+        """``(value, seconds left)`` of a live entry, or ``(MISSING, 0.0)``. Counts like get."""
+        entry = self._data.get(key)
+        if entry is not None:
+            left = entry[1] - self._clock()
+            if left > 0:
+                try:
+                    self._on_hit(key)
+                except KeyError:
+                    pass
+                self._stats.hits += 1
+                return entry[0], left
+        return self._miss(key, MISSING), 0.0
+
+    def _miss(self, key: Hashable, default: Any) -> Any:
+        with self._lock:
+            entry = self._data.get(key)
+            if entry is not None and entry[1] <= self._clock():
+                self._remove(key)
+                self._stats.expirations += 1
+            self._stats.misses += 1
+        return default
+
+    def set(self, key: Hashable, value: Any, ttl: float | None = None) -> None:
+        """Store ``value`` under ``key`` for ``ttl`` seconds (the default TTL if None)."""
+        expires_at = self._clock() + (self.default_ttl if ttl is None else check_ttl(ttl))
+        with self._lock:
+            if key in self._data:
+                self._on_hit(key)
+            else:
+                if len(self._data) >= self.max_entries:
+                    self._remove(self._policy.victim())
+                    self._stats.evictions += 1
+                self._policy.on_insert(key)
+            self._data[key] = (value, expires_at)
+            self._stats.sets += 1
+
+    def delete(self, key: Hashable) -> bool:
+        """Drop ``key``; True if it was present."""
+        with self._lock:
+            if key not in self._data:
+                return False
+            self._remove(key)
+            return True
+
+    def invalidate_prefix(self, prefix: str) -> int:
+        """Drop every key in the ``prefix`` namespace; returns how many were dropped."""
+        return self.invalidate_if(lambda key: _namespace(key).startswith(prefix))
+
+    def invalidate_if(self, predicate: Callable[[Hashable], bool]) -> int:
+        """Drop every key for which ``predicate(key)`` is true (a scan); returns how many."""
+        with self._lock:
+            doomed = [key for key in self._data if predicate(key)]
+            for key in doomed:
+                self._remove(key)
+            return len(doomed)
+
+    def purge_expired(self) -> int:
+        """Drop every expired entry now; returns how many."""
+        with self._lock:
+            now = self._clock()
+            doomed = [k for k, (_, expires_at) in self._data.items() if expires_at <= now]
+            for key in doomed:
+                self._remove(key)
+            self._stats.expirations += len(doomed)
+            return len(doomed)
+
+    def clear(self) -> None:
+        """Drop every entry (the counters stay; see ``reset_stats``)."""
+        with self._lock:
+            self._data.clear()
+            self._policy.clear()
+
+    def stats(self) -> dict[str, Any]:
+        """Hits, misses, hit_rate, sets, evictions, expirations, size and max_size."""
+        with self._lock:
+            return self._stats.as_dict(size=len(self._data), max_size=self.max_entries)
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self._stats = CacheStats()
+
+    def _remove(self, key: Hashable) -> None:
+        del self._data[key]
+        self._policy.on_remove(key)
+
+
+def _namespace(key: Hashable) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, tuple) and key and isinstance(key[0], str):
+        return key[0]
+    return ""

@@ -1,0 +1,327 @@
+"""The SQLite tier: a persistent cache shared by processes, with per-row TTL and a size cap."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from perf.cache._validate import DEFAULT_TTL, check_db_path, check_size, check_ttl
+from perf.cache.memory import MISSING
+from perf.cache.serializers import JSONSerializer, Serializer
+from perf.cache.stats import CacheStats
+from perf.errors import CacheCorruptError, ConfigurationError, SerializationError
+
+__all__ = ["SQLiteCache"]
+
+log = logging.getLogger(__name__)
+
+FORMAT = "perf-cache-1"
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS perf_cache_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO perf_cache_meta VALUES ('format', '{FORMAT}');
+CREATE TABLE IF NOT EXISTS perf_cache (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+"""
+SELECT_ROW = "SELECT value, created_at, expires_at FROM perf_cache WHERE key = ?"
+UPSERT = "INSERT OR REPLACE INTO perf_cache (key, value, created_at, expires_at) VALUES (?,?,?,?)"
+EVICT_SHARE = 0.1  # each eviction round drops this share of the rows, oldest write first
+EVICT_TARGET = 0.9  # evict down to this share of max_bytes, so writes don't evict every time
+
+# Faults that make a lookup a miss and a write a dropped write, never an exception in the hot
+# path: a database locked past the busy timeout, or a file damaged while open.
+_FAULTS = (sqlite3.OperationalError, sqlite3.DatabaseError)
+
+
+class SQLiteCache:
+    """A cache in one SQLite file, safe to share between threads and processes.
+
+    WAL mode, ``synchronous=NORMAL`` and a busy timeout: a ``set`` is visible to other
+    processes as soon as it returns. Expired rows are misses; they are purged on the write
+    path when the file nears ``max_bytes`` (reads never write). Over the cap, the rows
+    written longest ago go first. A database locked for longer than ``busy_timeout`` makes a
+    read a miss and a write a dropped write (both counted in ``errors``), never an exception.
+
+    A file at ``path`` that is not SQLite is moved aside to ``<path>.corrupt-<time>`` with a
+    warning and a new cache is built (``on_corrupt="rebuild"``), or refused with
+    CacheCorruptError (``on_corrupt="raise"``). A SQLite database that is not a perf cache
+    is always refused: it may be someone's data.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_bytes: int = 20 * 1024 * 1024,
+        default_ttl: float = DEFAULT_TTL,
+        serializer: Serializer | None = None,
+        busy_timeout: float = 1.0,
+        on_corrupt: str = "rebuild",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = check_db_path(path)
+        self.max_bytes = check_size(max_bytes, "max_bytes")
+        self.default_ttl = check_ttl(default_ttl, "default_ttl")
+        if on_corrupt not in ("rebuild", "raise"):
+            raise ConfigurationError(f"on_corrupt must be 'rebuild' or 'raise', got {on_corrupt!r}")
+        if busy_timeout < 0:
+            raise ConfigurationError(f"busy_timeout must be >= 0 seconds, got {busy_timeout!r}")
+        self._serializer = serializer or JSONSerializer()
+        self._busy_timeout = busy_timeout
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._stats = CacheStats()
+        self._written_since_check = 0
+        self._check_every = max(self.max_bytes // 64, 4096)
+        self._conn = self._open(on_corrupt)
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value under ``key``, or ``default`` when absent, expired or unreadable."""
+        value, _created, _expires = self.get_entry(key)
+        return default if value is MISSING else value
+
+    def get_entry(self, key: str, max_age: float | None = None) -> tuple[Any, float, float]:
+        """``(value, created_at, expires_at)``, or ``(MISSING, 0, 0)`` on a miss.
+
+        ``max_age`` also turns entries written more than that many seconds ago into misses.
+        """
+        _check_key(key)
+        try:
+            with self._lock:
+                row = self._conn.execute(SELECT_ROW, (key,)).fetchone()
+        except _FAULTS as exc:
+            return self._read_fault("read", exc)
+        now = self._clock()
+        if row is None or (max_age is not None and row[1] + max_age <= now):
+            self._stats.misses += 1
+            return MISSING, 0.0, 0.0
+        if row[2] <= now:
+            self._stats.expirations += 1
+            self._stats.misses += 1
+            return MISSING, 0.0, 0.0
+        try:
+            value = self._serializer.loads(row[0])
+        except Exception as exc:  # a bad row is a miss, whatever the serializer raised
+            return self._read_fault(f"decode of {key!r}", exc)
+        self._stats.hits += 1
+        return value, row[1], row[2]
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def set(self, key: str, value: Any, ttl: float | None = None) -> bool:
+        """Store ``value`` for ``ttl`` seconds; False if the database refused the write."""
+        return self.set_many({key: value}, ttl)
+
+    def set_many(
+        self, items: Mapping[str, Any] | Iterable[tuple[str, Any]], ttl: float | None = None
+    ) -> bool:
+        """Store many values in one transaction; False if the database refused the write."""
+        ttl = self.default_ttl if ttl is None else check_ttl(ttl)
+        now = self._clock()
+        pairs = items.items() if isinstance(items, Mapping) else items
+        rows = [(_check_key(k), self._encode(v), now, now + ttl) for k, v in pairs]
+        try:
+            with self._lock, self._transaction():
+                self._conn.executemany(UPSERT, rows)
+                self._stats.sets += len(rows)
+                self._written_since_check += sum(len(r[1]) for r in rows)
+                if self._written_since_check >= self._check_every:
+                    self._written_since_check = 0
+                    self._enforce_size()
+        except _FAULTS as exc:
+            return self._write_fault("write", exc)
+        return True
+
+    def delete(self, key: str) -> bool:
+        """Drop ``key``; True if it was present."""
+        return self._delete("key = ?", (_check_key(key),)) > 0
+
+    def invalidate_prefix(self, prefix: str) -> int:
+        """Drop every key that starts with ``prefix``; returns how many."""
+        if not prefix:
+            return self._delete("1", ())
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        return self._delete("key >= ? AND key < ?", (prefix, upper))
+
+    def invalidate_suffix(self, suffix: str) -> int:
+        """Drop every key that ends with ``suffix`` (a scan); returns how many."""
+        return self._delete("substr(key, -?) = ?", (len(suffix), suffix))
+
+    def purge_expired(self) -> int:
+        """Drop every expired row now; returns how many."""
+        dropped = self._delete("expires_at <= ?", (self._clock(),))
+        self._stats.expirations += dropped
+        return dropped
+
+    def clear(self) -> None:
+        """Drop every entry."""
+        self._delete("1", ())
+
+    # -- introspection ---------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM perf_cache").fetchone()[0])
+
+    def size_bytes(self) -> int:
+        """Bytes of the database in use (pages not on the free list)."""
+        with self._lock:
+            return self._used_bytes()
+
+    def stats(self) -> dict[str, Any]:
+        """Hits, misses, hit_rate, sets, evictions, expirations, errors, size and bytes.
+
+        ``size`` and ``bytes`` are None while the file cannot be read.
+        """
+        try:
+            size: int | None = len(self)
+            used: int | None = self.size_bytes()
+        except _FAULTS:
+            size = used = None
+        return self._stats.as_dict(size=size, bytes=used, max_bytes=self.max_bytes)
+
+    def reset_stats(self) -> None:
+        self._stats = CacheStats()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> SQLiteCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _encode(self, value: Any) -> bytes:
+        data = self._serializer.dumps(value)
+        if len(data) > self.max_bytes // 4:
+            raise SerializationError(
+                f"a value of {len(data)} bytes is too big for a cache of max_bytes="
+                f"{self.max_bytes} (at most a quarter of it); raise max_bytes or store less"
+            )
+        return data
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def _delete(self, where: str, params: tuple[object, ...]) -> int:
+        try:
+            with self._lock:
+                return self._conn.execute(f"DELETE FROM perf_cache WHERE {where}", params).rowcount
+        except _FAULTS as exc:
+            self._write_fault("delete", exc)
+            return 0
+
+    def _used_bytes(self) -> int:
+        pages, free, size = (
+            self._conn.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("page_count", "freelist_count", "page_size")
+        )
+        return int((pages - free) * size)
+
+    def _enforce_size(self) -> None:
+        """Under the lock, in a transaction: purge expired rows, then evict the oldest."""
+        if self._used_bytes() <= self.max_bytes:
+            return
+        purged = self._conn.execute(
+            "DELETE FROM perf_cache WHERE expires_at <= ?", (self._clock(),)
+        ).rowcount
+        self._stats.expirations += purged
+        while self._used_bytes() > self.max_bytes * EVICT_TARGET:
+            rows = self._conn.execute("SELECT COUNT(*) FROM perf_cache").fetchone()[0]
+            if rows == 0:
+                break
+            self._stats.evictions += self._conn.execute(
+                "DELETE FROM perf_cache WHERE rowid IN "
+                "(SELECT rowid FROM perf_cache ORDER BY rowid LIMIT ?)",
+                (max(1, int(rows * EVICT_SHARE)),),
+            ).rowcount
+
+    def _read_fault(self, what: str, exc: Exception) -> tuple[Any, float, float]:
+        self._stats.misses += 1
+        self._write_fault(what, exc)
+        return MISSING, 0.0, 0.0
+
+    def _write_fault(self, what: str, exc: Exception) -> bool:
+        # Every fault is counted; the first is logged as a warning, the rest at debug level,
+        # so a broken cache file cannot flood the service's log.
+        self._stats.errors += 1
+        level = logging.WARNING if self._stats.errors == 1 else logging.DEBUG
+        log.log(
+            level, "perf cache %s: %s failed (%s); carrying on without it", self.path, what, exc
+        )
+        return False
+
+    def _open(self, on_corrupt: str) -> sqlite3.Connection:
+        try:
+            return self._connect()
+        except sqlite3.DatabaseError as exc:
+            if on_corrupt == "raise":
+                raise CacheCorruptError(
+                    f"{self.path} is not a readable SQLite database ({exc}); delete or move it, "
+                    "or pass on_corrupt='rebuild' to move it aside automatically"
+                ) from exc
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{time.time_ns()}")
+            self.path.rename(aside)
+            for suffix in ("-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            log.warning(
+                "perf cache %s was corrupt (%s); moved it to %s and rebuilt", self.path, exc, aside
+            )
+            return self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            tables = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            if tables and "perf_cache_meta" not in tables:
+                raise CacheCorruptError(
+                    f"{self.path} is a SQLite database but not a perf cache (tables: "
+                    f"{', '.join(sorted(tables))}); refusing to touch it: choose another path"
+                )
+            conn.executescript(SCHEMA)
+            found = conn.execute("SELECT value FROM perf_cache_meta WHERE name='format'").fetchone()
+            if found is None or found[0] != FORMAT:
+                raise CacheCorruptError(
+                    f"{self.path} holds cache format {found and found[0]!r}, this perf reads "
+                    f"{FORMAT!r}: delete the file to start a new cache, or use another path"
+                )
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+
+def _check_key(key: object) -> str:
+    if not isinstance(key, str):
+        raise SerializationError(
+            f"SQLite cache keys are str, got {type(key).__name__} {key!r}; build a string key"
+        )
+    return key

@@ -1,0 +1,30 @@
+"""Hit and miss counters shared by every cache tier."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ["CacheStats", "hit_rate"]
+
+
+def hit_rate(hits: int, misses: int) -> float:
+    """Hits over lookups; 0.0 before the first lookup."""
+    lookups = hits + misses
+    return hits / lookups if lookups else 0.0
+
+
+@dataclass(slots=True)
+class CacheStats:
+    """Counters of one cache. The owner updates them under its own lock."""
+
+    hits: int = 0
+    misses: int = 0
+    sets: int = 0
+    evictions: int = 0
+    expirations: int = 0
+    errors: int = 0
+
+    def as_dict(self, **extra: Any) -> dict[str, Any]:
+        """JSON-ready counters plus ``hit_rate`` and whatever the owner adds (size, ...)."""
+        return {**asdict(self), "hit_rate": hit_rate(self.hits, self.misses), **extra}

@@ -1,0 +1,125 @@
+"""Two tiers in front of each other: the memory tier, then the SQLite tier."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from perf.cache._validate import DEFAULT_TTL, check_ttl
+from perf.cache.memory import MISSING, MemoryCache
+from perf.cache.sqlite import SQLiteCache
+from perf.cache.stats import hit_rate
+
+__all__ = ["TwoTierCache"]
+
+
+class TwoTierCache:
+    """A memory tier in front of an optional SQLite tier, with string keys.
+
+    A lookup tries memory, then disk; a disk hit is promoted to memory with the time it has
+    left (not a fresh TTL), and a read never writes to SQLite. ``max_age`` on a lookup also
+    rejects entries written longer ago than that, whatever their TTL. Memory entries carry
+    their write time, so both tiers share one clock (wall time, since the file outlives the
+    process).
+    """
+
+    def __init__(
+        self,
+        cache_db_path: str | Path | None = None,
+        *,
+        memory_entries: int = 10_000,
+        max_disk_bytes: int = 20 * 1024 * 1024,
+        default_ttl: float = DEFAULT_TTL,
+        clock: Callable[[], float] = time.time,
+        **sqlite_options: Any,
+    ) -> None:
+        self._clock = clock
+        self.memory = MemoryCache(memory_entries, default_ttl=default_ttl, clock=clock)
+        self.disk = (
+            None
+            if cache_db_path is None
+            else SQLiteCache(
+                cache_db_path,
+                max_bytes=max_disk_bytes,
+                default_ttl=default_ttl,
+                clock=clock,
+                **sqlite_options,
+            )
+        )
+        self.default_ttl = self.memory.default_ttl
+        self._memory_hits = self._disk_hits = self._misses = 0
+
+    def get(self, key: str, default: Any = None, *, max_age: float | None = None) -> Any:
+        """The value under ``key`` from the nearest tier, or ``default``."""
+        entry = self.memory.get(key, MISSING)
+        if entry is not MISSING and (max_age is None or entry[1] + max_age > self._clock()):
+            self._memory_hits += 1
+            return entry[0]
+        if self.disk is not None:
+            value, created_at, expires_at = self.disk.get_entry(key, max_age)
+            if value is not MISSING:
+                left = expires_at - self._clock()
+                if left > 0:
+                    self.memory.set(key, (value, created_at), left)
+                self._disk_hits += 1
+                return value
+        self._misses += 1
+        return default
+
+    def set(self, key: str, value: Any, ttl: float | None = None) -> bool:
+        """Store in both tiers; False if the disk tier dropped the write (memory still has it)."""
+        ttl = self.default_ttl if ttl is None else check_ttl(ttl)
+        # Disk first: a value the disk tier cannot encode must not reach memory either.
+        stored = self.disk.set(key, value, ttl) if self.disk is not None else True
+        self.memory.set(key, (value, self._clock()), ttl)
+        return stored
+
+    def delete(self, key: str) -> bool:
+        """Drop ``key`` from both tiers; True if either had it."""
+        in_memory = self.memory.delete(key)
+        on_disk = self.disk is not None and self.disk.delete(key)
+        return in_memory or on_disk
+
+    def invalidate_prefix(self, prefix: str) -> int:
+        """Drop every key starting with ``prefix`` from both tiers; returns the larger count."""
+        dropped = self.memory.invalidate_prefix(prefix)
+        if self.disk is not None:
+            dropped = max(dropped, self.disk.invalidate_prefix(prefix))
+        return dropped
+
+    def clear(self) -> None:
+        self.memory.clear()
+        if self.disk is not None:
+            self.disk.clear()
+
+    def stats(self) -> dict[str, Any]:
+        """Overall hits (memory + disk), misses and hit_rate, then each tier's own figures."""
+        hits = self._memory_hits + self._disk_hits
+        memory_misses = self._disk_hits + self._misses
+        memory = self.memory.stats()
+        return {
+            "hits": hits,
+            "misses": self._misses,
+            "hit_rate": hit_rate(hits, self._misses),
+            "memory_hits": self._memory_hits,
+            "disk_hits": self._disk_hits,
+            "memory_hit_rate": hit_rate(self._memory_hits, memory_misses),
+            "disk_hit_rate": hit_rate(self._disk_hits, self._misses),
+            "size": memory["size"],
+            "evictions": memory["evictions"],
+            "expirations": memory["expirations"],
+            "memory": memory,
+            "disk": None if self.disk is None else self.disk.stats(),
+        }
+
+    def reset_stats(self) -> None:
+        self._memory_hits = self._disk_hits = self._misses = 0
+        self.memory.reset_stats()
+        if self.disk is not None:
+            self.disk.reset_stats()
+
+    def close(self) -> None:
+        if self.disk is not None:
+            self.disk.close()
