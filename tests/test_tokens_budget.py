@@ -271,6 +271,7 @@ def test_bad_budgets_are_configuration_errors(budget, match):
         ({"user_prompt": ["a"]}, "'user_prompt' must be a str"),
         ({"conversation_history": ["not a message"]}, "conversation_history"),
         ({"conversation_history": [{"role": "user", "content": 3}]}, "'content' must be a str"),
+        ({"conversation_history": {"role": "user"}}, "list of messages"),
         ("just text", "mapping"),
     ],
 )

@@ -91,6 +91,10 @@ def _fixed_count(key: str, value: object, encoding: tiktoken.Encoding) -> int:
         return 0
     if isinstance(value, str):
         return len(encoding.encode_ordinary(value))
+    if key == "conversation_history":
+        raise ConfigurationError(
+            f"conversation_history must be a str, a list of messages or None, got {value!r:.80}"
+        )
     if key in PROMPT_COMPONENTS:
         raise ConfigurationError(
             f"prompt component {key!r} must be a str or None, got {value!r:.80}"
