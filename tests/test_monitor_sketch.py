@@ -33,7 +33,7 @@ def test_quantiles_within_one_percent_of_numpy_on_a_million_lognormal_samples():
     assert sketch.count == 1_000_000
     assert sketch.quantile(0.0) == samples.min() and sketch.quantile(1.0) == samples.max()
     assert sketch.total == pytest.approx(samples.sum(), rel=1e-12)
-    assert sketch.bucket_count < 3_000  # memory is bounded by the value range, not the count
+    assert sketch.bucket_count < 4_000  # memory is bounded by the value range, not the count
 
 
 def test_merge_equals_one_sketch_that_saw_everything():
@@ -55,9 +55,9 @@ def test_snapshot_round_trips_through_json():
     assert restored.quantiles(GRID) == sketch.quantiles(GRID)
 
 
-def test_zero_durations_go_to_the_zero_bucket():
-    sketch = _sketch_of([0.0, 0.0, 0.0, 1.0])
-    assert sketch.zero_count == 3
+def test_zero_and_negative_durations_count_as_zero():
+    sketch = _sketch_of([0.0, -1e-9, 0.0, 1.0])
+    assert sketch.count == 4 and sketch.min == 0.0
     assert sketch.quantile(0.5) == 0.0
     assert sketch.quantile(1.0) == 1.0
 

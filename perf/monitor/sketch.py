@@ -1,13 +1,16 @@
-"""A mergeable quantile sketch with a bounded relative error (DDSketch-style log buckets).
+"""A mergeable quantile sketch with a bounded relative error (log-linear buckets, HDR-style).
 
-A positive value ``v`` lands in bucket ``ceil(log(v) / log(gamma))`` with
-``gamma = (1 + a) / (1 - a)`` for relative accuracy ``a``; the bucket's representative
-``2 * gamma**k / (gamma + 1)`` is within ``a`` (relative) of every value in that bucket, so every
-quantile is answered within ``a`` of a true sample value at that rank. The default ``a`` is
-0.5 %, which keeps the error on any quantile well inside 1 % even after interpolation between
-neighbouring samples. Memory depends on the range of values, not on how many were added: one
-bucket per 1 % step of value, i.e. about 3,500 buckets from 1 ns to 11 days at the default.
-Values at or below ``min_positive`` (zero durations from coarse clocks) share one zero bucket.
+A value's bucket is its IEEE-754 bit pattern with the low mantissa bits dropped: the exponent
+picks the power of two, the top ``p`` mantissa bits pick one of ``2**p`` equal slices of it. A
+bucket ``[lo, hi)`` answers with ``2*lo*hi / (lo + hi)``, which is within ``1 / (2**(p+1) + 1)``
+(relative) of every value in it; ``p`` is the smallest that meets the requested relative
+accuracy ``a`` (default 0.5 %, ``p = 7``), so every quantile is answered within ``a`` of the
+exact (numpy, linear) percentile. Bucketing a batch is one ``array`` conversion, one shift per
+value and a C ``Counter``: several times cheaper per value than ``ddsketch.DDSketch.add``.
+
+Memory depends on the range of values, not on how many were added: ``2**p`` buckets per power of
+two at most, e.g. about 6,400 buckets from 1 ns to 11 days at the default, usually a few hundred.
+Zero lands in bucket 0 (negative durations from a misbehaving clock are counted as zero).
 
 Sketches merge exactly (bucket counts add), so two processes' sketches combine into the one
 a single process would have built. ``to_dict`` / ``from_dict`` give a JSON-ready form.
@@ -16,6 +19,8 @@ a single process would have built. ``to_dict`` / ``from_dict`` give a JSON-ready
 from __future__ import annotations
 
 import math
+import struct
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -25,7 +30,22 @@ from perf.errors import ConfigurationError
 __all__ = ["DEFAULT_RELATIVE_ACCURACY", "QuantileSketch"]
 
 DEFAULT_RELATIVE_ACCURACY = 0.005
-_MIN_POSITIVE = 1e-12  # seconds; anything at or below counts as zero
+_MANTISSA_BITS = 52
+_BITS = struct.Struct("<q")
+_DOUBLE = struct.Struct("<d")
+
+
+def _slice_bits(relative_accuracy: float) -> int:
+    """The fewest mantissa bits whose buckets keep the error within ``relative_accuracy``."""
+    bits = 0
+    while 1.0 / (2 ** (bits + 1) + 1) > relative_accuracy:
+        bits += 1
+    return bits
+
+
+def _lower_bound(key: int, shift: int) -> float:
+    value: float = _DOUBLE.unpack(_BITS.pack(key << shift))[0]
+    return value
 
 
 class QuantileSketch:
@@ -33,14 +53,12 @@ class QuantileSketch:
 
     __slots__ = (
         "_bins",
-        "_gamma",
-        "_multiplier",
+        "_shift",
         "count",
         "max",
         "min",
         "relative_accuracy",
         "total",
-        "zero_count",
     )
 
     def __init__(self, relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY) -> None:
@@ -50,11 +68,9 @@ class QuantileSketch:
                 " use e.g. 0.005 for 0.5 %"
             )
         self.relative_accuracy = relative_accuracy
-        self._gamma = (1.0 + relative_accuracy) / (1.0 - relative_accuracy)
-        self._multiplier = 1.0 / math.log(self._gamma)
+        self._shift = _MANTISSA_BITS - _slice_bits(relative_accuracy)
         self._bins: dict[int, int] = {}
         self.count = 0
-        self.zero_count = 0
         self.total = 0.0
         self.min = math.inf
         self.max = -math.inf
@@ -64,23 +80,21 @@ class QuantileSketch:
         self.add_many((value,))
 
     def add_many(self, values: Sequence[float]) -> None:
-        """Add a batch of finite values; values at or below 1e-12 count as zero."""
+        """Add a batch of finite values (negative ones count as zero)."""
         if not values:
             return
-        self.count += len(values)
-        self.total += math.fsum(values)
         lo, hi = min(values), max(values)
+        if lo < 0.0:
+            values = [v if v > 0.0 else 0.0 for v in values]
+            lo, hi = 0.0, max(hi, 0.0)
+        self.count += len(values)
+        self.total += sum(values)
         self.min = lo if lo < self.min else self.min
         self.max = hi if hi > self.max else self.max
-        log, ceil, multiplier = math.log, math.ceil, self._multiplier
-        if lo > _MIN_POSITIVE:
-            keys = Counter([ceil(log(v) * multiplier) for v in values])
-        else:
-            positive = [v for v in values if v > _MIN_POSITIVE]
-            self.zero_count += len(values) - len(positive)
-            keys = Counter([ceil(log(v) * multiplier) for v in positive])
+        shift = self._shift
+        bits = array("q", array("d", values).tobytes())
         bins = self._bins
-        for key, n in keys.items():
+        for key, n in Counter([b >> shift for b in bits]).items():
             bins[key] = bins.get(key, 0) + n
 
     def merge(self, other: QuantileSketch) -> None:
@@ -93,7 +107,6 @@ class QuantileSketch:
         if not other.count:
             return
         self.count += other.count
-        self.zero_count += other.zero_count
         self.total += other.total
         self.min = min(self.min, other.min)
         self.max = max(self.max, other.max)
@@ -109,7 +122,7 @@ class QuantileSketch:
     @property
     def bucket_count(self) -> int:
         """How many buckets are in use (the memory bound, independent of ``count``)."""
-        return len(self._bins) + (1 if self.zero_count else 0)
+        return len(self._bins)
 
     def quantile(self, q: float) -> float | None:
         """The value at quantile ``q`` in [0, 1], or None when the sketch is empty."""
@@ -140,7 +153,7 @@ class QuantileSketch:
         """The value of the ``i``-th smallest sample for each ascending ``i`` (within ``a``)."""
         last = self.count - 1
         keys = iter(sorted(self._bins))
-        seen = self.zero_count
+        seen = 0
         value = 0.0
         for index in indices:
             if index <= 0:
@@ -151,7 +164,9 @@ class QuantileSketch:
                 while seen <= index:
                     key = next(keys)
                     seen += self._bins[key]
-                    value = 2.0 * self._gamma**key / (self._gamma + 1.0)
+                    lo = _lower_bound(key, self._shift)
+                    hi = _lower_bound(key + 1, self._shift)
+                    value = 2.0 * lo * hi / (lo + hi) if lo > 0.0 else 0.0
                 yield min(max(value, self.min), self.max)
 
     def to_dict(self) -> dict[str, Any]:
@@ -160,7 +175,6 @@ class QuantileSketch:
         return {
             "relative_accuracy": self.relative_accuracy,
             "count": self.count,
-            "zero_count": self.zero_count,
             "total": self.total,
             "min": self.min if self.count else None,
             "max": self.max if self.count else None,
@@ -177,7 +191,6 @@ class QuantileSketch:
                 raise ValueError("keys and counts differ in length")
             sketch._bins = {int(k): int(n) for k, n in zip(keys, counts, strict=True)}
             sketch.count = int(data["count"])
-            sketch.zero_count = int(data["zero_count"])
             sketch.total = float(data["total"])
             if sketch.count:
                 sketch.min = float(data["min"])
@@ -186,7 +199,7 @@ class QuantileSketch:
             raise ConfigurationError(
                 f"not a sketch snapshot ({exc}); pass a dict made by QuantileSketch.to_dict"
             ) from exc
-        if sketch.count != sketch.zero_count + sum(sketch._bins.values()):
+        if sketch.count != sum(sketch._bins.values()):
             raise ConfigurationError(
                 "sketch snapshot counts do not add up; pass an unmodified QuantileSketch.to_dict"
             )
