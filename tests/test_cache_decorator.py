@@ -73,12 +73,12 @@ def test_none_is_cached_and_exceptions_are_not(manager):
     assert flaky.cache_stats()["errors"] == 1
 
 
-def test_ttl_expiry_recomputes(clock):
+def test_ttl_expiry_recomputes_in_a_shared_cache(clock):
     manager = CacheManager()
-    manager.register("memory", MemoryCache(100, clock=clock))
+    manager.register("fake_clock", MemoryCache(100, clock=clock))
     calls = []
 
-    @cached(ttl=10, manager=manager)
+    @cached(ttl=10, manager=manager, cache_type="fake_clock")
     def f(x):
         calls.append(x)
         return x
@@ -89,6 +89,22 @@ def test_ttl_expiry_recomputes(clock):
     clock.advance(1)
     f(1)
     assert calls == [1, 1]
+    assert f.cache_stats()["hits"] == 1 and f.cache_stats()["misses"] == 2
+    assert f.cache_clear() == 1
+
+
+def test_each_function_has_its_own_memory_cache_in_the_manager(manager):
+    @cached(manager=manager, cache_key_prefix="entity")
+    def lookup(x):
+        return x
+
+    lookup(1)
+    lookup(1)
+    stats = manager.get_cache_stats()
+    (name,) = [n for n in stats if n.startswith("entity:")]
+    assert name.endswith("lookup") and stats[name]["hits"] == 1
+    assert lookup.cache_clear() == 1
+    assert manager.get_cache_stats()[name]["size"] == 0
 
 
 def test_unhashable_argument_is_a_clear_type_error(manager):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, Protocol
 
 from perf.cache._validate import DEFAULT_TTL, check_size, check_ttl
 from perf.cache.policy import EvictionPolicy, LRUPolicy
@@ -24,6 +24,12 @@ class _Missing:
 
 
 MISSING: Any = _Missing()
+
+
+class Lookup(Protocol):
+    """``get(key, default=None)``: the value under ``key``, or ``default``."""
+
+    def __call__(self, key: Hashable, default: Any = None, /) -> Any: ...
 
 
 class MemoryCache:
@@ -50,23 +56,42 @@ class MemoryCache:
         self._data: dict[Hashable, tuple[Any, float]] = {}
         self._lock = threading.Lock()
         self._stats = CacheStats()
+        self.get: Lookup = self._make_get()
 
     def __len__(self) -> int:
         return len(self._data)
 
-    def get(self, key: Hashable, default: Any = None) -> Any:
-        """The value under ``key``, or ``default`` when absent or expired."""
-        # The hit path takes no lock: each dict operation is atomic, and a writer that evicts
-        # the key between our read and the policy update only costs the policy update.
+    def _make_get(self) -> Lookup:
+        # The hit path is the point of this class, so it is a closure over locals (cheaper
+        # than attribute loads on self) and takes no lock: each dict operation is atomic, and
+        # a writer that evicts the key between our read and the policy update only costs the
+        # policy update. Counters are plain ints, exact under the GIL.
+        data, clock, on_hit, stats, miss = (
+            self._data,
+            self._clock,
+            self._on_hit,
+            self._stats,
+            self._miss,
+        )
+
+        def get(key: Hashable, default: Any = None) -> Any:
+            """The value under ``key``, or ``default`` when absent or expired."""
+            entry = data.get(key)
+            if entry is not None and entry[1] > clock():
+                try:
+                    on_hit(key)
+                except KeyError:
+                    pass
+                stats.hits += 1
+                return entry[0]
+            return miss(key, default)
+
+        return get
+
+    def peek(self, key: Hashable, default: Any = None) -> Any:
+        """The live value under ``key``, or ``default``; counts nothing, moves nothing."""
         entry = self._data.get(key)
-        if entry is not None and entry[1] > self._clock():
-            try:
-                self._on_hit(key)
-            except KeyError:
-                pass
-            self._stats.hits += 1
-            return entry[0]
-        return self._miss(key, default)
+        return entry[0] if entry is not None and entry[1] > self._clock() else default
 
     def get_with_expiry(self, key: Hashable) -> tuple[Any, float]:
         """``(value, seconds left)`` of a live entry, or ``(MISSING, 0.0)``. Counts like get."""
@@ -148,7 +173,7 @@ class MemoryCache:
 
     def reset_stats(self) -> None:
         with self._lock:
-            self._stats = CacheStats()
+            self._stats.reset()
 
     def _remove(self, key: Hashable) -> None:
         del self._data[key]

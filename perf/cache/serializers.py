@@ -27,9 +27,12 @@ class Serializer(Protocol):
 class JSONSerializer:
     """JSON: None, bool, numbers, str, lists and str-keyed dicts (tuples come back as lists)."""
 
+    # One encoder for every call: json.dumps with options builds a new one each time.
+    _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
     def dumps(self, value: Any) -> bytes:
         try:
-            return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+            return self._encoder.encode(value).encode()
         except (TypeError, ValueError) as exc:
             raise SerializationError(
                 f"cannot store a value of type {type(value).__name__} as JSON ({exc}); convert "

@@ -121,7 +121,9 @@ class SQLiteCache:
 
     def set(self, key: str, value: Any, ttl: float | None = None) -> bool:
         """Store ``value`` for ``ttl`` seconds; False if the database refused the write."""
-        return self.set_many({key: value}, ttl)
+        ttl = self.default_ttl if ttl is None else check_ttl(ttl)
+        now = self._clock()
+        return self._write([(_check_key(key), self._encode(value), now, now + ttl)])
 
     def set_many(
         self, items: Mapping[str, Any] | Iterable[tuple[str, Any]], ttl: float | None = None
@@ -130,18 +132,7 @@ class SQLiteCache:
         ttl = self.default_ttl if ttl is None else check_ttl(ttl)
         now = self._clock()
         pairs = items.items() if isinstance(items, Mapping) else items
-        rows = [(_check_key(k), self._encode(v), now, now + ttl) for k, v in pairs]
-        try:
-            with self._lock, self._transaction():
-                self._conn.executemany(UPSERT, rows)
-                self._stats.sets += len(rows)
-                self._written_since_check += sum(len(r[1]) for r in rows)
-                if self._written_since_check >= self._check_every:
-                    self._written_since_check = 0
-                    self._enforce_size()
-        except _FAULTS as exc:
-            return self._write_fault("write", exc)
-        return True
+        return self._write([(_check_key(k), self._encode(v), now, now + ttl) for k, v in pairs])
 
     def delete(self, key: str) -> bool:
         """Drop ``key``; True if it was present."""
@@ -206,6 +197,25 @@ class SQLiteCache:
 
     # -- internals -------------------------------------------------------------------------
 
+    def _write(self, rows: list[tuple[str, bytes, float, float]]) -> bool:
+        try:
+            with self._lock:
+                if len(rows) == 1:
+                    self._conn.execute(UPSERT, rows[0])  # one statement: its own transaction
+                else:
+                    with self._transaction():
+                        self._conn.executemany(UPSERT, rows)
+                self._stats.sets += len(rows)
+                self._written_since_check += (
+                    len(rows[0][1]) if len(rows) == 1 else sum(len(row[1]) for row in rows)
+                )
+                if self._written_since_check >= self._check_every:
+                    self._written_since_check = 0
+                    self._enforce_size()
+        except _FAULTS as exc:
+            return self._write_fault("write", exc)
+        return True
+
     def _encode(self, value: Any) -> bytes:
         data = self._serializer.dumps(value)
         if len(data) > self.max_bytes // 4:
@@ -241,7 +251,7 @@ class SQLiteCache:
         return int((pages - free) * size)
 
     def _enforce_size(self) -> None:
-        """Under the lock, in a transaction: purge expired rows, then evict the oldest."""
+        """Under the lock: purge expired rows, then evict the oldest writes."""
         if self._used_bytes() <= self.max_bytes:
             return
         purged = self._conn.execute(

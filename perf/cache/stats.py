@@ -25,6 +25,10 @@ class CacheStats:
     expirations: int = 0
     errors: int = 0
 
+    def reset(self) -> None:
+        """Zero every counter, in place (closures over this object stay valid)."""
+        self.hits = self.misses = self.sets = self.evictions = self.expirations = self.errors = 0
+
     def as_dict(self, **extra: Any) -> dict[str, Any]:
         """JSON-ready counters plus ``hit_rate`` and whatever the owner adds (size, ...)."""
         return {**asdict(self), "hit_rate": hit_rate(self.hits, self.misses), **extra}
