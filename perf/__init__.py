@@ -1,1 +1,143 @@
-"""perf: performance toolkit for async, LLM-backed web services (placeholder, filled below)."""
+"""perf: performance toolkit for async, LLM-backed web services.
+
+The flat public API below is loaded lazily: ``import perf`` costs next to nothing, and a name
+from a part with heavy dependencies (``perf.db`` needs SQLAlchemy, ``perf.tokens`` tiktoken)
+imports that part on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from perf.cache import (
+        CacheManager,
+        CorrelationCache,
+        MemoryCache,
+        SQLiteCache,
+        TwoTierCache,
+        cached,
+        configure_cache_manager,
+        get_cache_manager,
+    )
+    from perf.db import (
+        QueryOptimizer,
+        count_statements,
+        create_shared_db_engine,
+        dispose_shared_engines,
+    )
+    from perf.errors import (
+        CacheCorruptError,
+        CacheError,
+        ConfigurationError,
+        PerfError,
+        PoolExhaustedError,
+        SerializationError,
+        TokenBudgetError,
+        UnknownModelError,
+        UnknownRelationshipError,
+    )
+    from perf.monitor import (
+        PerformanceMonitor,
+        get_performance_monitor,
+        prometheus_text,
+        track_performance,
+    )
+    from perf.tokens import (
+        DEFAULT_TOKEN_BUDGET,
+        count_message_tokens,
+        count_tokens,
+        enforce_token_budget,
+        enforce_token_budget_with_report,
+    )
+
+_EXPORTS = {
+    "perf.cache": [
+        "CacheManager",
+        "CorrelationCache",
+        "MemoryCache",
+        "SQLiteCache",
+        "TwoTierCache",
+        "cached",
+        "configure_cache_manager",
+        "get_cache_manager",
+    ],
+    "perf.db": [
+        "QueryOptimizer",
+        "count_statements",
+        "create_shared_db_engine",
+        "dispose_shared_engines",
+    ],
+    "perf.errors": [
+        "CacheCorruptError",
+        "CacheError",
+        "ConfigurationError",
+        "PerfError",
+        "PoolExhaustedError",
+        "SerializationError",
+        "TokenBudgetError",
+        "UnknownModelError",
+        "UnknownRelationshipError",
+    ],
+    "perf.monitor": [
+        "PerformanceMonitor",
+        "get_performance_monitor",
+        "prometheus_text",
+        "track_performance",
+    ],
+    "perf.tokens": [
+        "DEFAULT_TOKEN_BUDGET",
+        "count_message_tokens",
+        "count_tokens",
+        "enforce_token_budget",
+        "enforce_token_budget_with_report",
+    ],
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = [
+    "DEFAULT_TOKEN_BUDGET",
+    "CacheCorruptError",
+    "CacheError",
+    "CacheManager",
+    "ConfigurationError",
+    "CorrelationCache",
+    "MemoryCache",
+    "PerfError",
+    "PerformanceMonitor",
+    "PoolExhaustedError",
+    "QueryOptimizer",
+    "SQLiteCache",
+    "SerializationError",
+    "TokenBudgetError",
+    "TwoTierCache",
+    "UnknownModelError",
+    "UnknownRelationshipError",
+    "cached",
+    "configure_cache_manager",
+    "count_message_tokens",
+    "count_statements",
+    "count_tokens",
+    "create_shared_db_engine",
+    "dispose_shared_engines",
+    "enforce_token_budget",
+    "enforce_token_budget_with_report",
+    "get_cache_manager",
+    "get_performance_monitor",
+    "prometheus_text",
+    "track_performance",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'perf' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
