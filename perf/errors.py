@@ -11,6 +11,7 @@ __all__ = [
     "CacheCorruptError",
     "CacheError",
     "ConfigurationError",
+    "EncodingDataError",
     "PerfError",
     "PoolExhaustedError",
     "SerializationError",
@@ -34,6 +35,10 @@ class CacheError(PerfError):
 
 class CacheCorruptError(CacheError):
     """The file at a cache path is not a perf cache, or is damaged beyond repair."""
+
+
+class EncodingDataError(PerfError, ValueError):
+    """A shipped token-encoding file is missing, damaged, or fails its hash check."""
 
 
 class SerializationError(CacheError, TypeError):

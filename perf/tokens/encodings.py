@@ -23,9 +23,9 @@ from typing import Any
 import tiktoken
 import tiktoken.load
 import tiktoken.model
-from tiktoken_ext import openai_public  # type: ignore[import-untyped]  # (no py.typed)
+from tiktoken_ext import openai_public
 
-from perf.errors import ConfigurationError, PerfError, UnknownModelError
+from perf.errors import ConfigurationError, EncodingDataError, UnknownModelError
 
 __all__ = [
     "SUPPORTED_ENCODINGS",
@@ -38,10 +38,6 @@ __all__ = [
     "load_rank_file",
     "preload_encodings",
 ]
-
-
-class EncodingDataError(PerfError, ValueError):
-    """A packaged rank file is missing, damaged, or does not match its expected hash."""
 
 
 # File name in tiktoken's URL -> (packaged gzip file, sha256 of the uncompressed contents).
