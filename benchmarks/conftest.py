@@ -13,12 +13,11 @@ def _entries(config):
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
-    """Store each bar's ratio and verdict in the JSON beside the benchmark it belongs to."""
+    """Store each bar's ratio and verdict (``bar_results``) beside its benchmark in the JSON."""
     by_name = {b["name"]: b for b in output_json["benchmarks"]}
     for check in check_bars(output_json["benchmarks"]):
-        by_name[check.name]["extra_info"].update(
-            bar_ratio=check.ratio, bar_passed=check.passed
-        )
+        results = by_name[check.name]["extra_info"].setdefault("bar_results", [])
+        results.append(check.as_dict())
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -4,6 +4,10 @@ A benchmark declares its bar in pytest-benchmark's ``extra_info``::
 
     benchmark.extra_info.update(bar_peer="bench_get_hit[cachetools.TTLCache]", bar_max_ratio=0.25)
 
+or several at once, as ``{peer name: max ratio}``::
+
+    benchmark.extra_info["bars"] = {"bench_get[TTLCache]": 0.25, "bench_get[LRUCache]": 1.5}
+
 and the checks below read pytest-benchmark's own JSON (or the same dicts taken from a live
 session). Ratios use the median: on a shared, noisy machine the mean is not stable enough.
 """
@@ -14,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BarCheck", "check_bars", "format_bars"]
+__all__ = ["BarCheck", "check_bars", "declared_bars", "format_bars"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,16 +47,22 @@ def check_bars(benchmarks: Iterable[Mapping[str, Any]]) -> list[BarCheck]:
     medians = {b["name"]: float(b["stats"]["median"]) for b in entries if b.get("stats")}
     checks = []
     for bench in entries:
-        info = bench.get("extra_info") or {}
-        peer = info.get("bar_peer")
-        if peer is None or bench["name"] not in medians:
+        if bench["name"] not in medians:
             continue
-        max_ratio = float(info["bar_max_ratio"])
-        peer_median = medians.get(peer)
-        ratio = medians[bench["name"]] / peer_median if peer_median else None
-        passed = ratio is not None and ratio <= max_ratio
-        checks.append(BarCheck(bench["name"], peer, max_ratio, ratio, passed))
+        for peer, max_ratio in declared_bars(bench.get("extra_info") or {}).items():
+            peer_median = medians.get(peer)
+            ratio = medians[bench["name"]] / peer_median if peer_median else None
+            passed = ratio is not None and ratio <= max_ratio
+            checks.append(BarCheck(bench["name"], peer, max_ratio, ratio, passed))
     return checks
+
+
+def declared_bars(extra_info: Mapping[str, Any]) -> dict[str, float]:
+    """The bars a benchmark declares: ``{peer name: max ratio}``."""
+    bars = {str(peer): float(ratio) for peer, ratio in (extra_info.get("bars") or {}).items()}
+    if "bar_peer" in extra_info:
+        bars[str(extra_info["bar_peer"])] = float(extra_info["bar_max_ratio"])
+    return bars
 
 
 def format_bars(checks: Iterable[BarCheck]) -> str:
