@@ -5,6 +5,7 @@ import pickle
 import sqlite3
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -206,3 +207,36 @@ def test_value_too_big_for_the_cap(tmp_path):
     cache = SQLiteCache(tmp_path / "c.sqlite", max_bytes=64 * 1024)
     with pytest.raises(SerializationError, match="too big"):
         cache.set("k", "x" * 20_000)
+
+
+def test_no_lost_writes_from_threads(tmp_path):
+    cache = SQLiteCache(tmp_path / "c.sqlite")
+
+    def writer(n):
+        for i in range(200):
+            assert cache.set(f"t{n}:{i}", i)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(cache) == 8 * 200
+    assert cache.stats()["errors"] == 0
+
+
+def test_no_lost_writes_from_processes(tmp_path):
+    path = tmp_path / "c.sqlite"
+    SQLiteCache(path)  # create the file once, as a service would at start-up
+    code = (
+        "import sys; from perf.cache import SQLiteCache; c = SQLiteCache(sys.argv[1], "
+        "busy_timeout=10); n = sys.argv[2]; "
+        "ok = [c.set(f'p{n}:{i}', i) for i in range(300)]; "
+        "c.set_many({f'b{n}:{i}': i for i in range(300)}); "
+        "sys.exit(0 if all(ok) and c.stats()['errors'] == 0 else 1)"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(path), str(n)]) for n in range(4)]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0, 0]
+    cache = SQLiteCache(path)
+    assert len(cache) == 4 * 600
+    assert cache.get("p3:299") == 299 and cache.get("b0:0") == 0
