@@ -1,0 +1,138 @@
+"""Running things for the CLI: the service (with its LLM stub), the stub alone, the analysis.
+
+``serve`` starts the stub as a child process on a free loopback port unless an LLM URL is
+given, waits until it answers, runs the service with uvicorn, and stops the stub on exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import uvicorn
+
+from perf.errors import ConfigurationError
+from perf.service.app import create_app
+from perf.service.settings import ServiceSettings
+from perf.service.stub import StubConfig, create_stub_app
+
+__all__ = ["free_port", "run_analysis_once", "run_service", "run_stub", "start_stub_process"]
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port nobody listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def stub_config(settings: ServiceSettings) -> StubConfig:
+    return StubConfig(
+        latency_median_s=settings.stub_latency_median_ms / 1000,
+        latency_p95_s=settings.stub_latency_p95_ms / 1000,
+        error_rate=settings.stub_error_rate,
+        seed=settings.stub_seed,
+    )
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
+    """Poll ``url`` until it answers 200; fail early if ``process`` exits."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the process serving {url} exited with code {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer within {timeout_s:g} s")
+
+
+def start_stub_process(port: int, host: str = LOOPBACK) -> subprocess.Popen[bytes]:
+    """``python -m perf.service stub-llm`` as a child (it reads the same PERF_STUB_* settings)."""
+    command = [
+        sys.executable,
+        "-m",
+        "perf.service",
+        "stub-llm",
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+    process = subprocess.Popen(command, env=dict(os.environ))  # noqa: S603 - our own module
+    try:
+        wait_until_up(f"http://{host}:{port}/health", process, timeout_s=60)
+    except BaseException:
+        process.terminate()
+        process.wait(10)
+        raise
+    return process
+
+
+def run_service(settings: ServiceSettings, host: str, port: int) -> int:
+    """Serve until interrupted; with no LLM URL, start the stub first and stop it after."""
+    stub = None
+    if settings.llm_base_url is None:
+        stub_port = free_port()
+        stub = start_stub_process(stub_port)
+        settings = settings.model_copy(update={"llm_base_url": f"http://{LOOPBACK}:{stub_port}/v1"})
+        print(f"LLM stub on {settings.llm_base_url}", file=sys.stderr)
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    finally:
+        if stub is not None:
+            stub.terminate()
+            stub.wait(10)
+    return 0
+
+
+def run_stub(settings: ServiceSettings, host: str, port: int) -> int:
+    uvicorn.run(create_stub_app(stub_config(settings)), host=host, port=port, log_level="warning")
+    return 0
+
+
+def run_analysis_once(settings: ServiceSettings, full: bool) -> int:
+    """``perf analyze``: bring the analysis up to date (filling the on-disk correlation cache)."""
+    from perf.cache import CacheManager  # noqa: PLC0415
+    from perf.service.analysis import run_analysis  # noqa: PLC0415
+    from perf.service.store import ensure_dataset, open_engine, session_factory  # noqa: PLC0415
+
+    async def main() -> None:
+        engine = open_engine(settings)
+        try:
+            await ensure_dataset(
+                engine, settings.dataset_seed, settings.dataset_scale, settings.dataset_days
+            )
+            settings.cache_dir.mkdir(parents=True, exist_ok=True)
+            caches = CacheManager(cache_dir=settings.cache_dir)
+            caches.create("correlation", "two_tier")
+            correlations = caches.correlation_cache()
+            report = await run_analysis(
+                session_factory(engine),
+                full=full,
+                concurrency=settings.analysis_concurrency,
+                correlations=correlations,
+                correlation_ttl=settings.correlation_ttl_seconds,
+            )
+            correlations.close()
+            print(json.dumps(report.as_dict(), indent=2))
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(main())
+    except ConfigurationError as exc:
+        print(f"perf analyze: {exc}", file=sys.stderr)
+        return 2
+    return 0

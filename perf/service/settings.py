@@ -1,0 +1,98 @@
+"""ServiceSettings: the one settings class of the reference service, read from ``PERF_*``.
+
+The library never reads the environment; the service and the CLI do, through this class only.
+Every field can be set as an environment variable named ``PERF_`` + the field name in capitals
+(``PERF_LLM_BASE_URL``, ``PERF_TOKEN_LOG_PATH``, ...) or passed as a keyword argument.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from perf.tokens import BUDGET_KEYS, DEFAULT_TOKEN_BUDGET
+
+__all__ = ["ServiceSettings"]
+
+
+class ServiceSettings(BaseSettings):
+    """Everything the service, the LLM stub and the analysis job can be told."""
+
+    model_config = SettingsConfigDict(env_prefix="PERF_", extra="forbid", validate_default=True)
+
+    # -- storage ---------------------------------------------------------------------------
+    database_path: Path = Path(".perf-service/home.sqlite")
+    database_url: str | None = Field(
+        default=None,
+        description="overrides database_path, e.g. sqlite+aiosqlite:////tmp/home.sqlite",
+    )
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=5, ge=0)
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    db_busy_timeout_ms: int = Field(default=2000, ge=0)
+    cache_dir: Path = Path(".perf-service/cache")
+    memory_cache_entries: int = Field(default=10_000, ge=1)
+
+    # -- the LLM ---------------------------------------------------------------------------
+    llm_base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible base URL ending in /v1; None: `serve` starts the stub",
+    )
+    llm_api_key: SecretStr = SecretStr("stub-key")
+    llm_model: str = "gpt-4o"
+    llm_small_model: str = "gpt-4o-mini"
+    llm_timeout_seconds: float = Field(default=10.0, gt=0)
+    llm_max_completion_tokens: int = Field(default=200, ge=1)
+
+    # -- the query path --------------------------------------------------------------------
+    token_budget: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_TOKEN_BUDGET))
+    token_log_path: Path | None = Field(default=None, description="tokens.jsonl; None: no log")
+    max_query_chars: int = Field(default=4000, ge=1)
+    max_entities_per_query: int = Field(default=8, ge=1)
+    conversation_history_turns: int = Field(default=6, ge=1)
+    entity_cache_ttl_seconds: float = Field(default=300.0, gt=0)
+    correlation_ttl_seconds: float = Field(default=86_400.0, gt=0)
+    llm_cache_ttl_seconds: float = Field(default=3600.0, gt=0)
+
+    # -- the synthetic dataset -------------------------------------------------------------
+    dataset_seed: int = 42
+    dataset_scale: float = Field(
+        default=1.0, gt=0, le=40, description="1.0: 300 devices, 3,000 entities"
+    )
+    dataset_days: int = Field(default=7, ge=1, le=90)
+
+    # -- the daily analysis ----------------------------------------------------------------
+    analysis_scheduler: bool = False
+    analysis_interval_seconds: float = Field(default=86_400.0, gt=0)
+    analysis_concurrency: int = Field(default=4, ge=1)
+    warm_up: bool = True
+    warm_up_entities: int = Field(default=200, ge=0)
+    warm_up_pairs: int = Field(default=500, ge=0)
+
+    # -- the LLM stub ----------------------------------------------------------------------
+    stub_latency_median_ms: float = Field(default=40.0, ge=0)
+    stub_latency_p95_ms: float = Field(default=120.0, ge=0)
+    stub_error_rate: float = Field(default=0.0, ge=0, le=1)
+    stub_seed: int | None = None
+
+    @field_validator("token_budget")
+    @classmethod
+    def _known_budget_keys(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(value) - set(BUDGET_KEYS))
+        if unknown:
+            raise ValueError(f"unknown token budget keys {unknown}; known: {list(BUDGET_KEYS)}")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """``database_url``, or the aiosqlite URL of ``database_path``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.database_path}"
+
+    def recorded(self) -> dict[str, Any]:
+        """JSON-ready settings for a run manifest (the API key masked)."""
+        return self.model_dump(mode="json")
