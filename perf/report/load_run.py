@@ -1,0 +1,253 @@
+"""``perf load``: one load run into a run folder, with no process left behind.
+
+Starts the reference service (``perf serve``, which starts its own LLM stub) on a free loopback
+port unless a host is given, waits for ``/health``, resets its stats, runs Locust headless as a
+subprocess (never imported here: it gevent-patches the standard library), then collects
+``monitor.json`` and the request log and stops the service, also on Ctrl-C or a failure.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import signal
+import subprocess
+import sys
+import threading
+import urllib.error
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from perf.errors import ConfigurationError
+from perf.report.processes import (
+    free_port,
+    http_json,
+    start_process,
+    stop_process,
+    wait_for_http,
+)
+from perf.report.requests_log import merge_request_logs, read_request_log, summarize_requests
+from perf.report.runs import RunFolder, write_json_atomic
+from perf.report.targets import check_latency_slos, load_targets
+from perf.report.workload import WorkloadParams
+
+__all__ = ["LoadOptions", "check_host", "format_summary", "parse_duration", "run_load"]
+
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
+REQUEST_LOG = "requests.jsonl"
+Say = Callable[[str], None]
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``"60s"``, ``"2m"``, ``"1m30s"``, ``"1h"`` or ``"90"``."""
+    match = _DURATION.match(text.strip().lower())
+    if not text.strip() or match is None or not any(match.groups()):
+        raise ConfigurationError(
+            f"bad duration {text!r}: use a number of seconds or units, e.g. 60s, 2m, 1m30s"
+        )
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if total <= 0:
+        raise ConfigurationError(f"duration {text!r} must be longer than zero")
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOptions:
+    users: int = 20
+    spawn_rate: float = 10.0
+    duration_seconds: float = 60.0
+    host: str | None = None
+    open_rate: float | None = None
+    processes: int | None = None
+    workload: WorkloadParams = field(default_factory=WorkloadParams)
+    targets: Path | None = None  # default: the repo's pyproject.toml
+    progress_seconds: float = 2.0
+    startup_timeout_seconds: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.users < 1:
+            raise ConfigurationError(f"--users must be at least 1, got {self.users}")
+        if self.spawn_rate <= 0:
+            raise ConfigurationError(f"--spawn-rate must be > 0, got {self.spawn_rate}")
+        if self.open_rate is not None and self.open_rate <= 0:
+            raise ConfigurationError(f"--open-rate must be > 0 requests/s, got {self.open_rate}")
+        if self.processes is not None and self.processes < 1:
+            raise ConfigurationError(f"--processes must be at least 1, got {self.processes}")
+
+    def recorded(self) -> dict[str, Any]:
+        return {
+            "users": self.users,
+            "spawn_rate": self.spawn_rate,
+            "duration_seconds": self.duration_seconds,
+            "host": self.host,
+            "model": "open" if self.open_rate else "closed",
+            "open_rate": self.open_rate,
+            "locust_processes": self.processes,
+            **self.workload.as_dict(),
+        }
+
+
+def _locust_command(run: Path, url: str, options: LoadOptions, repo: Path) -> list[str]:
+    command = [
+        sys.executable, "-m", "locust", "-f", str(repo / "loadtests" / "locustfile.py"),
+        "--headless", "--host", url, "--users", str(options.users),
+        "--spawn-rate", f"{options.spawn_rate:g}",
+        "--run-time", f"{max(1, math.ceil(options.duration_seconds))}s", "--stop-timeout", "10",
+        "--csv", str(run / "locust"), "--csv-full-history", "--html", str(run / "locust.html"),
+        "--json-file", str(run / "locust"), "--only-summary",
+        "--perf-request-log", str(run / REQUEST_LOG),
+        "--perf-progress", f"{options.progress_seconds:g}",
+        "--perf-targets", str(options.targets or repo / "pyproject.toml"),
+        "--perf-open-rate", f"{options.open_rate or 0:g}",
+    ]  # fmt: skip
+    for key, value in options.workload.as_dict().items():
+        command += [f"--perf-{key.replace('_', '-')}", str(value)]
+    if options.processes:
+        command += ["--processes", str(options.processes)]
+    return command
+
+
+@contextmanager
+def _no_interrupts() -> Iterator[None]:
+    """Let cleanup finish: ignore a second Ctrl-C while stopping the children."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def check_host(url: str) -> None:
+    """Raise ``ConfigurationError`` (saying what to do) unless ``url``/health answers."""
+    try:
+        wait_for_http(f"{url}/health", timeout_seconds=5.0)
+    except (TimeoutError, urllib.error.URLError, OSError) as exc:
+        raise ConfigurationError(
+            f"cannot reach --host {url}: GET /health failed ({exc}); start the service "
+            "(`perf serve --port N`) or fix the URL, or omit --host to let perf load start one"
+        ) from exc
+
+
+def _collect(folder: RunFolder, url: str | None, say: Say) -> None:
+    run = folder.path
+    parts = sorted(run.glob("requests.worker-*.jsonl"))
+    if parts:
+        merge_request_logs(parts, run / REQUEST_LOG)
+        for part in parts:
+            part.unlink()
+    if url is not None:
+        try:
+            write_json_atomic(run / "monitor.json", http_json("GET", f"{url}/performance/stats"))
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            say(f"[perf load] could not fetch {url}/performance/stats for monitor.json: {exc}")
+
+
+def _results(folder: RunFolder, options: LoadOptions, repo: Path) -> dict[str, Any]:
+    log = folder.path / REQUEST_LOG
+    if not log.is_file():
+        return {}
+    closed = not options.open_rate
+    think_ms = (options.workload.think_min_s + options.workload.think_max_s) / 2 * 1000
+    summaries = summarize_requests(
+        read_request_log(log), expected_interval_ms=think_ms if closed and think_ms > 0 else None
+    )
+    targets = load_targets(options.targets or repo / "pyproject.toml")
+    checks = check_latency_slos(
+        lambda name, q: (
+            getattr(summaries[name], f"p{round(q * 100)}_ms", None) if name in summaries else None
+        ),
+        targets,
+    )
+    return {
+        "summary": {name: s.as_dict() for name, s in summaries.items()},
+        "slo_checks": [c.as_dict() for c in checks],
+    }
+
+
+def format_summary(summary: Mapping[str, Mapping[str, Any]]) -> str:
+    """The exact per-endpoint numbers as a small table (milliseconds)."""
+    head = f"{'endpoint':<20}{'count':>7}{'fails':>6}{'p50':>8}{'p95':>8}{'p99':>8}{'max':>8}"
+    lines = [head + f"{'CO p95':>8}{'CO p99':>8}{'new':>6}"]
+    for name, s in summary.items():
+        cold = "" if s["cold_miss_share"] is None else f"{s['cold_miss_share']:.0%}"
+        lines.append(
+            f"{name:<20}{s['count']:>7}{s['failures']:>6}{s['p50_ms']:>8.1f}{s['p95_ms']:>8.1f}"
+            f"{s['p99_ms']:>8.1f}{s['max_ms']:>8.1f}{s['co_p95_ms']:>8.1f}{s['co_p99_ms']:>8.1f}"
+            f"{cold:>6}"
+        )
+    return "\n".join(lines)
+
+
+def run_load(
+    folder: RunFolder,
+    options: LoadOptions,
+    *,
+    repo: Path,
+    service_env: Mapping[str, str],
+    settings: Mapping[str, Any],
+    say: Say = print,
+) -> int:
+    """Run one load test into ``folder``; returns Locust's exit code (130 on Ctrl-C)."""
+    folder.begin_stage("load", command=sys.argv, settings=settings, workload=options.recorded())
+    service: subprocess.Popen[bytes] | None = None
+    locust: subprocess.Popen[bytes] | None = None
+    url: str | None = None
+    exit_code, status = 1, "failed"
+    extra: dict[str, Any] = {}
+    service_log = None
+    try:
+        if options.host:
+            url = options.host.rstrip("/")
+        else:
+            url = f"http://127.0.0.1:{free_port()}"
+            service_log = (folder.path / "service.log").open("wb")
+            service = start_process(
+                [sys.executable, "-m", "perf.cli", "serve", "--host", "127.0.0.1",
+                 "--port", url.rsplit(":", 1)[1]],
+                env=service_env, cwd=repo, log=service_log,
+            )  # fmt: skip
+            extra["service"] = {"pid": service.pid, "url": url, "log": "service.log"}
+            say(f"[perf load] starting the service (pid {service.pid}) on {url}")
+            wait_for_http(
+                f"{url}/health", timeout_seconds=options.startup_timeout_seconds, process=service
+            )
+        try:
+            http_json("POST", f"{url}/admin/reset-stats")
+        except (urllib.error.URLError, OSError) as exc:
+            say(f"[perf load] could not reset the service's stats ({exc}); numbers include warm-up")
+        say(f"[perf load] service ready at {url}; running Locust for {options.duration_seconds:g}s")
+        locust = start_process(
+            _locust_command(folder.path, url, options, repo), env=service_env, cwd=repo
+        )
+        exit_code = locust.wait()
+        status = "finished" if exit_code == 0 else "failed"
+    except KeyboardInterrupt:
+        say("[perf load] interrupted: stopping Locust and the service")
+        exit_code, status = 130, "interrupted"
+    except (RuntimeError, TimeoutError) as exc:
+        say(f"[perf load] the service did not start: {exc}; see {folder.path / 'service.log'}")
+        exit_code, status = 1, "failed"
+    finally:
+        with _no_interrupts():
+            if locust is not None:
+                stop_process(locust, grace_seconds=20.0)
+            _collect(folder, url, say)
+            if service is not None:
+                stop_process(service)
+            if service_log is not None:
+                service_log.close()
+            try:
+                extra.update(_results(folder, options, repo))
+            except (ValueError, OSError, KeyError) as exc:
+                extra["results_error"] = f"could not summarise the request log: {exc}"
+            folder.finish_stage("load", exit_code=exit_code, status=status, extra=extra)
+    if extra.get("summary"):
+        say(format_summary(extra["summary"]))
+    return exit_code
