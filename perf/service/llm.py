@@ -8,6 +8,7 @@ client fails fast for ``breaker_cooldown_s`` instead of tying requests up in tim
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -115,8 +116,10 @@ class LLMClient:
     async def _post(self, model: str, messages: Messages, max_tokens: int) -> LLMReply:
         body = {"model": model, "messages": list(messages), "max_tokens": max_tokens}
         try:
-            response = await self._http.post("chat/completions", json=body)
-        except httpx.TimeoutException as exc:
+            # asyncio.timeout as well: httpx enforces its timeout only on network transports
+            async with asyncio.timeout(self._timeout):
+                response = await self._http.post("chat/completions", json=body)
+        except (httpx.TimeoutException, TimeoutError) as exc:
             raise self._failed(
                 "timeout", f"the LLM at {self.base_url} did not answer within {self._timeout:g} s"
             ) from exc
