@@ -269,3 +269,68 @@ def test_process_wide_monitor_is_shared_by_default():
     before = monitor.get_stats()["operations"].get(name, {}).get("count", 0)
     track_performance(name)(lambda: None)()
     assert monitor.get_stats()["operations"][name]["count"] == before + 1
+
+
+def test_a_damaged_snapshot_is_refused_whole_and_changes_nothing():
+    worker, _, _ = make_monitor()
+    worker.record("good", 0.1)
+    worker.record("bad", 0.2)
+    worker.register_cache("c", lambda: {"hits": 1, "misses": 1})
+    snapshot = json.loads(json.dumps(worker.snapshot()))
+    snapshot["operations"]["bad"]["retired"]["errors"] = "many"
+    combined, _, _ = make_monitor()
+    with pytest.raises(ConfigurationError, match="damaged monitor snapshot"):
+        combined.merge(snapshot)
+    broken_cache = json.loads(json.dumps(worker.snapshot()))
+    broken_cache["cache_stats"]["c"]["hits"] = "x"
+    with pytest.raises(ConfigurationError, match="damaged monitor snapshot"):
+        combined.merge(broken_cache)
+    assert combined.get_stats() == {"operations": {}, "cache_stats": {}}
+    assert combined.snapshot()["operations"] == {}  # no empty recorders left behind
+
+
+def test_a_cache_provider_that_raises_degrades_to_an_error_entry():
+    monitor, _, _ = make_monitor()
+    monitor.record("op", 0.1)
+
+    def closed():
+        raise RuntimeError("database is closed")
+
+    monitor.register_cache("sqlite", closed)
+    monitor.register_cache("memory", lambda: {"hits": 3, "misses": 1})
+    stats = monitor.get_stats()
+    assert stats["operations"]["op"]["count"] == 1
+    assert stats["cache_stats"]["memory"]["hit_rate"] == 0.75
+    assert stats["cache_stats"]["sqlite"] == {
+        "error": "RuntimeError: database is closed",
+        "hits": 0,
+        "misses": 0,
+        "hit_rate": 0.0,
+    }
+    json.dumps(stats)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"recent_window": float("inf")}, "finite recent_window"),
+        ({"slot_seconds": "10"}, "finite recent_window"),
+        ({"recent_window": 5, "slot_seconds": 10}, "finite recent_window"),
+        ({"relative_accuracy": "1%"}, "relative_accuracy"),
+        ({"relative_accuracy": 0}, "relative_accuracy"),
+    ],
+)
+def test_bad_monitor_settings_are_configuration_errors(kwargs, match):
+    with pytest.raises(ConfigurationError, match=match):
+        PerformanceMonitor(**kwargs)
+
+
+def test_names_and_durations_of_the_wrong_type_are_configuration_errors():
+    monitor, _, _ = make_monitor()
+    with pytest.raises(ConfigurationError, match="non-empty string"):
+        monitor.record(["db", "query"], 0.1)
+    with pytest.raises(ConfigurationError, match="finite number of seconds"):
+        monitor.record("op", "0.1")
+    with pytest.raises(ConfigurationError, match=r'@track_performance\("name"\)'):
+        track_performance(lambda: None)  # used without the parentheses
+    assert monitor.get_stats()["operations"] == {}

@@ -72,3 +72,15 @@ def test_importing_perf_monitor_does_not_import_prometheus_client():
     code = "import sys, perf.monitor; print('prometheus_client' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_cache_whose_provider_fails_is_left_out_of_the_scrape():
+    monitor = _monitor()
+
+    def closed():
+        raise RuntimeError("database is closed")
+
+    monitor.register_cache("sqlite", closed)
+    _, samples = _samples(prometheus_text(monitor))
+    assert samples[("perf_cache_hits_total", (("cache", "correlation"),))] == 80
+    assert not any(labels == (("cache", "sqlite"),) for _, labels in samples)

@@ -85,3 +85,12 @@ def test_bad_quantile_and_damaged_snapshots_are_configuration_errors():
         QuantileSketch.from_dict({**data, "count": 99})
     with pytest.raises(ConfigurationError, match="same relative_accuracy"):
         sketch.merge(QuantileSketch(0.01))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_values_are_refused_and_add_nothing(bad):
+    sketch = _sketch_of([0.1, 0.2])
+    before = sketch.to_dict()
+    with pytest.raises(ConfigurationError, match="finite"):
+        sketch.add_many([0.3, bad])
+    assert sketch.to_dict() == before

@@ -16,8 +16,8 @@ from types import TracebackType
 from typing import Any
 
 from perf.errors import ConfigurationError
-from perf.monitor.operation import OperationRecorder
-from perf.monitor.sketch import DEFAULT_RELATIVE_ACCURACY
+from perf.monitor.operation import OperationRecorder, parse_recorder_dict
+from perf.monitor.sketch import DEFAULT_RELATIVE_ACCURACY, check_relative_accuracy
 
 __all__ = ["SNAPSHOT_FORMAT", "PerformanceMonitor", "Tracking", "get_performance_monitor"]
 
@@ -51,10 +51,8 @@ class Tracking:
         else:
             self._recorder.add_error(end - self._start, end)
 
-    # The async forms repeat the sync bodies: one call less on a path taken per request.
     async def __aenter__(self) -> Tracking:
-        self._start = self._clock()
-        return self
+        return self.__enter__()
 
     async def __aexit__(
         self,
@@ -62,15 +60,16 @@ class Tracking:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        end = self._clock()
-        if exc_type is None:
-            self._recorder.add(end - self._start, end)
-        else:
-            self._recorder.add_error(end - self._start, end)
+        self.__exit__(exc_type, exc, tb)
 
 
 class PerformanceMonitor:
-    """Latency figures per named operation, plus the stats of registered caches."""
+    """Latency figures per named operation, plus the stats of registered caches.
+
+    The recent window is the last ``round(recent_window / slot_seconds)`` slots, the current
+    one partly filled: it covers between ``recent_window - slot_seconds`` and ``recent_window``
+    seconds.
+    """
 
     def __init__(
         self,
@@ -81,18 +80,19 @@ class PerformanceMonitor:
         recent_window: float = 60.0,
         slot_seconds: float = 10.0,
     ) -> None:
-        if not (slot_seconds > 0 and recent_window >= slot_seconds):
+        if not (
+            _is_seconds(slot_seconds)
+            and _is_seconds(recent_window)
+            and 0 < slot_seconds <= recent_window < math.inf
+        ):
             raise ConfigurationError(
-                f"need recent_window >= slot_seconds > 0, got recent_window={recent_window!r}, "
-                f"slot_seconds={slot_seconds!r}; e.g. recent_window=60, slot_seconds=10"
-            )
-        if not 0.0 < relative_accuracy < 1.0:
-            raise ConfigurationError(
-                f"relative_accuracy must be between 0 and 1, got {relative_accuracy!r}"
+                f"need finite recent_window >= slot_seconds > 0 (seconds), got "
+                f"recent_window={recent_window!r}, slot_seconds={slot_seconds!r}; "
+                "e.g. recent_window=60, slot_seconds=10"
             )
         self.clock = clock
         self.wall_clock = wall_clock
-        self.relative_accuracy = relative_accuracy
+        self.relative_accuracy = check_relative_accuracy(relative_accuracy)
         self.slot_seconds = float(slot_seconds)
         self.window_slots = max(1, round(recent_window / slot_seconds))
         self._operations: dict[str, OperationRecorder] = {}
@@ -104,12 +104,14 @@ class PerformanceMonitor:
 
     def operation(self, name: str) -> OperationRecorder:
         """The recorder for ``name``, created on first use (decorators bind it once)."""
-        recorder = self._operations.get(name)
-        if recorder is not None:
-            return recorder
+        if isinstance(name, str):
+            recorder = self._operations.get(name)
+            if recorder is not None:
+                return recorder
         if not isinstance(name, str) or not name.strip():
             raise ConfigurationError(
-                f"operation name must be a non-empty string, got {name!r}; name what is timed"
+                f"operation name must be a non-empty string such as 'db.query', got {name!r}; "
+                'as a decorator, call it: @track_performance("name")'
             )
         with self._lock:
             return self._operations.setdefault(
@@ -121,11 +123,11 @@ class PerformanceMonitor:
 
     def record(self, name: str, seconds: float, error: bool = False) -> None:
         """Record one call of ``name`` that took ``seconds`` (and failed, if ``error``)."""
-        if not 0.0 <= seconds < math.inf:
+        if not (_is_seconds(seconds) and 0.0 <= seconds < math.inf):
             raise ConfigurationError(
                 f"duration of {name!r} must be a finite number of seconds >= 0, got {seconds!r}"
             )
-        recorder = self._operations.get(name) or self.operation(name)
+        recorder = self.operation(name)
         now = self.clock()
         if error:
             recorder.add_error(seconds, now)
@@ -163,13 +165,18 @@ class PerformanceMonitor:
             self._caches.pop(name, None)
 
     def cache_stats(self) -> dict[str, dict[str, Any]]:
-        """Each cache's stats with ``hits``, ``misses`` and ``hit_rate`` (merged ones added)."""
+        """Each cache's stats with ``hits``, ``misses`` and ``hit_rate`` (merged ones added).
+
+        A provider that raises does not break the rest: its entry carries ``error`` (the
+        exception) and only merged figures. One that returns no hits/misses is a programming
+        error and raises ConfigurationError.
+        """
         with self._lock:
             providers = dict(self._caches)
             merged = {name: dict(counts) for name, counts in self._merged_caches.items()}
         result: dict[str, dict[str, Any]] = {}
         for name in sorted(providers.keys() | merged.keys()):
-            stats = _normalize(name, providers[name]()) if name in providers else {}
+            stats = _read_provider(name, providers[name]) if name in providers else {}
             extra = merged.get(name, {})
             hits = stats.get("hits", 0) + extra.get("hits", 0)
             misses = stats.get("misses", 0) + extra.get("misses", 0)
@@ -212,22 +219,30 @@ class PerformanceMonitor:
         }
 
     def merge(self, snapshot: Mapping[str, Any]) -> None:
-        """Add another monitor's ``snapshot()`` into this one."""
+        """Add another monitor's ``snapshot()`` into this one: all of it, or nothing."""
         self._check_compatible(snapshot)
         now = self.clock()
         wall_offset = self.wall_clock() - now
-        try:
-            for name, data in snapshot["operations"].items():
-                self.operation(name).merge_dict(data, wall_offset, now)
-            with self._lock:
-                for name, counts in snapshot["cache_stats"].items():
-                    into = self._merged_caches.setdefault(name, {"hits": 0, "misses": 0})
-                    into["hits"] += int(counts["hits"])
-                    into["misses"] += int(counts["misses"])
-        except (KeyError, TypeError, AttributeError) as exc:
+        try:  # read everything first, so a damaged snapshot changes nothing
+            operations = [
+                (name, parse_recorder_dict(data, wall_offset, self.slot_seconds))
+                for name, data in snapshot["operations"].items()
+            ]
+            caches = [
+                (str(name), int(counts["hits"]), int(counts["misses"]))
+                for name, counts in snapshot["cache_stats"].items()
+            ]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigurationError(
-                f"damaged monitor snapshot ({exc!r}); pass PerformanceMonitor.snapshot() output"
+                f"damaged monitor snapshot ({exc}); pass PerformanceMonitor.snapshot() output"
             ) from exc
+        for name, (retired, slots) in operations:
+            self.operation(name).merge_parsed(retired, slots, now)
+        with self._lock:
+            for name, hits, misses in caches:
+                into = self._merged_caches.setdefault(name, {"hits": 0, "misses": 0})
+                into["hits"] += hits
+                into["misses"] += misses
 
     def _check_compatible(self, snapshot: Mapping[str, Any]) -> None:
         if not isinstance(snapshot, Mapping) or snapshot.get("format") != SNAPSHOT_FORMAT:
@@ -243,7 +258,15 @@ class PerformanceMonitor:
             )
 
 
-def _normalize(name: str, raw: Any) -> dict[str, Any]:
+def _is_seconds(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _read_provider(name: str, provider: CacheStatsProvider) -> dict[str, Any]:
+    try:
+        raw = provider()
+    except Exception as exc:  # one failing cache must not take the stats down
+        return {"error": f"{type(exc).__name__}: {exc}"}
     if not isinstance(raw, Mapping) or "hits" not in raw or "misses" not in raw:
         raise ConfigurationError(
             f"stats provider of cache {name!r} returned {raw!r}; it must return a mapping "

@@ -21,7 +21,7 @@ from typing import Any
 
 from perf.monitor.sketch import QuantileSketch
 
-__all__ = ["FLUSH_AT", "QUANTILES", "OperationRecorder", "Summary"]
+__all__ = ["FLUSH_AT", "QUANTILES", "OperationRecorder", "Summary", "parse_recorder_dict"]
 
 FLUSH_AT = 1024
 QUANTILES: tuple[tuple[str, float], ...] = (
@@ -130,8 +130,9 @@ class OperationRecorder:
         pending = self._pending
         n = len(pending)
         if n:
-            self._current.sketch.add_many(pending[:n])
-            del pending[:n]
+            batch = pending[:n]
+            del pending[:n]  # first: a batch the sketch rejects must not wedge every later add
+            self._current.sketch.add_many(batch)
 
     def _open_slot(self, now: float) -> None:
         with self._lock:
@@ -189,21 +190,35 @@ class OperationRecorder:
                 ],
             }
 
-    def merge_dict(self, data: Mapping[str, Any], wall_offset: float, now: float) -> None:
-        """Fold a ``to_dict`` snapshot in; its slots land on this clock's slot grid."""
-        retired = Summary.from_dict(data["retired"])
-        slots: Iterable[Mapping[str, Any]] = data["slots"]
-        incoming = [
-            (math.floor((float(s["start"]) - wall_offset) / self._slot_seconds + 0.5), s)
-            for s in slots
-        ]
+    def merge_parsed(
+        self, retired: Summary, incoming: list[tuple[int, Summary]], now: float
+    ) -> None:
+        """Fold what :func:`parse_recorder_dict` read into this recorder."""
         with self._lock:
             self._flush_locked()
             self._retired.merge(retired)
-            for index, slot in incoming:
-                summary = Summary.from_dict(slot)
+            for index, summary in incoming:
                 if index in self._slots:
                     self._slots[index].merge(summary)
                 else:
                     self._slots[index] = summary
             self._point_at(now)
+
+
+def parse_recorder_dict(
+    data: Mapping[str, Any], wall_offset: float, slot_seconds: float
+) -> tuple[Summary, list[tuple[int, Summary]]]:
+    """Read a recorder's ``to_dict``: (retired, [(slot index on this clock's grid, slot)]).
+
+    Raises KeyError, TypeError or ValueError on a damaged snapshot; merges nothing.
+    """
+    retired = Summary.from_dict(data["retired"])
+    slots: Iterable[Mapping[str, Any]] = data["slots"]
+    incoming = [
+        (
+            math.floor((float(s["start"]) - wall_offset) / slot_seconds + 0.5),
+            Summary.from_dict(s),
+        )
+        for s in slots
+    ]
+    return retired, incoming

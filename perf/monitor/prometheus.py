@@ -7,6 +7,7 @@ Families (prefix ``perf_`` by default):
 - ``perf_operation_recent_duration_seconds`` gauge per operation and quantile: last window
 - ``perf_operation_max_seconds`` gauge, ``perf_operation_errors_total`` counter
 - ``perf_cache_hits_total``, ``perf_cache_misses_total`` counters, ``perf_cache_hit_rate`` gauge
+  (a cache whose stats provider failed is left out of that scrape)
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ class MonitorCollector:
             f"{p}_cache_hit_rate", "Hits / (hits + misses).", labels=["cache"]
         )
         for name, cache in caches.items():
+            if "error" in cache:  # its provider failed: skip rather than report a false reset
+                continue
             hits.add_metric([name], cache["hits"])
             misses.add_metric([name], cache["misses"])
             hit_rate.add_metric([name], cache["hit_rate"])

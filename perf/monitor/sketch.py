@@ -27,12 +27,26 @@ from typing import Any
 
 from perf.errors import ConfigurationError
 
-__all__ = ["DEFAULT_RELATIVE_ACCURACY", "QuantileSketch"]
+__all__ = ["DEFAULT_RELATIVE_ACCURACY", "QuantileSketch", "check_relative_accuracy"]
 
 DEFAULT_RELATIVE_ACCURACY = 0.005
 _MANTISSA_BITS = 52
 _BITS = struct.Struct("<q")
 _DOUBLE = struct.Struct("<d")
+
+
+def check_relative_accuracy(relative_accuracy: object) -> float:
+    """``relative_accuracy`` as a float, or a ConfigurationError saying what to pass."""
+    if (
+        isinstance(relative_accuracy, bool)
+        or not isinstance(relative_accuracy, int | float)
+        or not 0.0 < relative_accuracy < 1.0
+    ):
+        raise ConfigurationError(
+            f"relative_accuracy must be between 0 and 1 (exclusive), got {relative_accuracy!r};"
+            " use e.g. 0.005 for 0.5 %"
+        )
+    return float(relative_accuracy)
 
 
 def _slice_bits(relative_accuracy: float) -> int:
@@ -62,12 +76,7 @@ class QuantileSketch:
     )
 
     def __init__(self, relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY) -> None:
-        if not 0.0 < relative_accuracy < 1.0:
-            raise ConfigurationError(
-                f"relative_accuracy must be between 0 and 1 (exclusive), got {relative_accuracy!r};"
-                " use e.g. 0.005 for 0.5 %"
-            )
-        self.relative_accuracy = relative_accuracy
+        self.relative_accuracy = relative_accuracy = check_relative_accuracy(relative_accuracy)
         self._shift = _MANTISSA_BITS - _slice_bits(relative_accuracy)
         self._bins: dict[int, int] = {}
         self.count = 0
@@ -80,15 +89,25 @@ class QuantileSketch:
         self.add_many((value,))
 
     def add_many(self, values: Sequence[float]) -> None:
-        """Add a batch of finite values (negative ones count as zero)."""
+        """Add a batch of finite values (negative ones count as zero).
+
+        A NaN or infinite value raises ConfigurationError and adds nothing of the batch.
+        """
         if not values:
             return
+        total = sum(values)
+        if not math.isfinite(total):
+            bad = next((v for v in values if not math.isfinite(v)), total)
+            raise ConfigurationError(
+                f"durations must be finite numbers of seconds, got {bad!r}; check the clock or "
+                "the value passed in"
+            )
         lo, hi = min(values), max(values)
         if lo < 0.0:
             values = [v if v > 0.0 else 0.0 for v in values]
-            lo, hi = 0.0, max(hi, 0.0)
+            lo, hi, total = 0.0, max(hi, 0.0), sum(values)
         self.count += len(values)
-        self.total += sum(values)
+        self.total += total
         self.min = lo if lo < self.min else self.min
         self.max = hi if hi > self.max else self.max
         shift = self._shift
