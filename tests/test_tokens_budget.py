@@ -292,3 +292,17 @@ def test_bad_cut_order_and_unknown_model():
         fallback_encoding="cl100k_base",
     )
     assert result == {"user_prompt": "hi"}
+
+
+def test_non_string_prompt_keys_are_refused_not_miscounted():
+    # {1: ..., "1": ...} once counted as one key: 100 tokens of extras passed a 60-token total.
+    prompt = {1: "a " * 50, "1": "b " * 50}
+    with pytest.raises(ConfigurationError, match="keys must be str"):
+        enforce_token_budget(prompt, {"max_total_tokens": 60})
+
+
+def test_a_single_string_cut_order_and_a_non_string_model_are_clear_errors():
+    with pytest.raises(ConfigurationError, match=r"write \('entity_context',\)"):
+        enforce_token_budget({}, DEFAULT_TOKEN_BUDGET, cut_order="entity_context")
+    with pytest.raises(ConfigurationError, match="model name such as 'gpt-4o'"):
+        enforce_token_budget({}, DEFAULT_TOKEN_BUDGET, model=None)

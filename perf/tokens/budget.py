@@ -111,12 +111,16 @@ def _parse(
     parts: dict[str, _Part] = {}
     fixed: dict[str, int] = {}
     for key, value in prompt.items():
+        if not isinstance(key, str):  # str(key) could collide with another key and hide tokens
+            raise ConfigurationError(
+                f"prompt_dict keys must be str, got {key!r}; name each component with a string"
+            )
         if key in _CUTTABLE and isinstance(value, str):
             parts[key] = _text_part(key, value, encoding)
         elif key == "conversation_history" and isinstance(value, Sequence):
             parts[key] = _history_part(value, encoding, costs)
         else:
-            fixed[str(key)] = _fixed_count(str(key), value, encoding)
+            fixed[key] = _fixed_count(key, value, encoding)
     return parts, fixed
 
 

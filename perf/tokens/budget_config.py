@@ -100,6 +100,11 @@ def _checked_count(key: str, value: object) -> int | None:
 
 
 def _checked_cut_order(cut_order: tuple[str, ...]) -> tuple[str, ...]:
+    if isinstance(cut_order, str):
+        raise ConfigurationError(
+            f"cut_order must be a tuple of component names, got the string {cut_order!r}; "
+            f"write ({cut_order!r},)"
+        )
     order = tuple(cut_order)
     allowed = set(_COMPONENT_KEYS.values())
     bad = [c for c in order if c not in allowed]

@@ -191,6 +191,11 @@ def encoding_name_for_model(model: str, fallback_encoding: str | None = None) ->
     An unknown model (or one whose encoding perf does not ship) raises UnknownModelError
     naming the known models, unless ``fallback_encoding`` is given.
     """
+    if not isinstance(model, str):
+        raise ConfigurationError(
+            f"model must be a model name such as 'gpt-4o', got {model!r}; "
+            f"known models: {', '.join(known_models())}"
+        )
     try:
         name = tiktoken.model.encoding_name_for_model(model)
     except KeyError:
