@@ -14,7 +14,9 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -70,12 +72,27 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM stops a load run like Ctrl-C does: children stopped, manifest finalised."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 # -- perf bench ------------------------------------------------------------------------------
 
 
 def _bench_stage(folder: Any, repo: Path, pytest_args: Sequence[str]) -> int:
+    # the whole suite unless the pytest arguments name their own paths
+    paths = [] if any(Path(a).exists() for a in pytest_args) else ["benchmarks"]
     command = [
-        sys.executable, "-m", "pytest", "benchmarks", "--benchmark-only",
+        sys.executable, "-m", "pytest", *paths, "--benchmark-only",
         f"--benchmark-json={folder.path / 'benchmarks.json'}", *pytest_args,
     ]  # fmt: skip
     folder.begin_stage("bench", command=command, settings=_perf_env(os.environ))
@@ -160,7 +177,7 @@ def _service_settings(overrides: Mapping[str, str]) -> dict[str, Any]:
 def _load_stage(folder: Any, repo: Path, options: Any) -> int:
     from perf.report.load_run import run_load  # noqa: PLC0415
 
-    with tempfile.TemporaryDirectory(prefix="perf-load-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="perf-load-") as scratch, _sigterm_interrupts():
         overrides = {} if options.host else _service_overrides(folder.path, Path(scratch))
         settings: dict[str, Any] = {"env": _perf_env({**os.environ, **overrides})}
         if not options.host:
@@ -259,8 +276,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return EXIT_USAGE
-    if args.command in ("load", "run"):
-        signal.signal(signal.SIGTERM, _raise_interrupt)  # stop children cleanly on SIGTERM too
     try:
         code: int = args.func(args)
     except (ConfigurationError, FileExistsError, FileNotFoundError) as exc:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -127,8 +128,9 @@ def _no_interrupts() -> Iterator[None]:
 def check_host(url: str) -> None:
     """Raise ``ConfigurationError`` (saying what to do) unless ``url``/health answers."""
     try:
-        wait_for_http(f"{url}/health", timeout_seconds=5.0)
-    except (TimeoutError, urllib.error.URLError, OSError) as exc:
+        with urllib.request.urlopen(f"{url}/health", timeout=5.0):  # noqa: S310 - http(s) URL
+            pass
+    except (urllib.error.URLError, OSError, ValueError) as exc:
         raise ConfigurationError(
             f"cannot reach --host {url}: GET /health failed ({exc}); start the service "
             "(`perf serve --port N`) or fix the URL, or omit --host to let perf load start one"
@@ -195,7 +197,9 @@ def run_load(
     say: Say = print,
 ) -> int:
     """Run one load test into ``folder``; returns Locust's exit code (130 on Ctrl-C)."""
-    folder.begin_stage("load", command=sys.argv, settings=settings, workload=options.recorded())
+    folder.begin_stage(
+        "load", command=["perf", *sys.argv[1:]], settings=settings, workload=options.recorded()
+    )
     service: subprocess.Popen[bytes] | None = None
     locust: subprocess.Popen[bytes] | None = None
     url: str | None = None

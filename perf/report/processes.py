@@ -73,7 +73,22 @@ def stop_process(process: subprocess.Popen[bytes], *, grace_seconds: float = 10.
             _signal_group(process, signal.SIGKILL)
             process.wait()
     _signal_group(process, signal.SIGKILL)  # stragglers left in the group (e.g. a stub)
+    _wait_group_gone(process.pid, timeout_seconds=5.0)
     return process.returncode
+
+
+def _wait_group_gone(pgid: int, *, timeout_seconds: float) -> bool:
+    """Wait until no process of group ``pgid`` is left (killed orphans are reaped by init)."""
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # pragma: no cover - the id was reused by someone else
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def http_json(method: str, url: str, body: Any = None, *, timeout: float = 10.0) -> Any:

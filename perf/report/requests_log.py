@@ -77,6 +77,9 @@ def read_request_log(path: Path) -> list[RequestRecord]:
                 continue
             try:
                 row = json.loads(line)
+                missing = [k for k in REQUEST_LOG_COLUMNS[:-1] if k not in row]
+                if missing:
+                    raise ValueError(f"missing columns {missing}")
                 records.append(RequestRecord(**{k: row.get(k) for k in REQUEST_LOG_COLUMNS}))
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"{path}:{number}: not a request record ({exc})") from exc

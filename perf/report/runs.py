@@ -65,6 +65,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(data, out, indent=2, sort_keys=False, default=str)
             out.write("\n")
+        Path(tmp).chmod(0o644)  # mkstemp makes 0600; results are meant to be shared
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
