@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
+import httpx
 from test_service_support import instant_stub, primary_names, running_app, small_settings
 
 from perf.service.server import free_port
@@ -204,8 +205,6 @@ def test_exhausted_pool_answers_503_and_shows_in_pool_stats(tmp_path):
 
 
 async def _stub_config(stub, **changes):
-    import httpx
-
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=stub), base_url="http://s") as c:
         (await c.post("/stub/config", json=changes)).raise_for_status()
 
