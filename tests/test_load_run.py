@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from perf.report.processes import wait_for_http
 from perf.report.requests_log import read_request_log
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,14 +60,14 @@ def test_load_run_writes_the_whole_contract(tmp_path):
         perf("load", "--users", "3", "--spawn-rate", "3", "--duration", "4s", "--run-dir",
              str(run), "--targets", str(_targets(tmp_path, 60_000, 60_000)), "--progress", "1",
              *FAST_USERS),
-        capture_output=True, text=True, timeout=120, cwd=ROOT, env=ENV,
+        capture_output=True, text=True, timeout=120, cwd=ROOT, env=ENV, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip().splitlines()[-1] == str(run)
     assert "[perf load] elapsed" in done.stdout and "requests" in done.stdout
 
     files = {p.name for p in run.iterdir()}
-    assert CONTRACT_FILES <= files
+    assert files >= CONTRACT_FILES
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["files"] == sorted(files - {"manifest.json"})
     stage = manifest["stages"]["load"]
@@ -129,15 +130,13 @@ def test_an_slo_miss_exits_non_zero_with_a_message(tmp_path):
         cwd=ROOT, env=ENV, start_new_session=True,
     )  # fmt: skip
     try:
-        from perf.report.processes import wait_for_http
-
         wait_for_http(f"http://127.0.0.1:{port}/health", timeout_seconds=30, process=app)
         run = tmp_path / "run"
         done = subprocess.run(
             perf("load", "--host", f"http://127.0.0.1:{port}", "--users", "2", "--duration",
                  "3s", "--run-dir", str(run), "--targets", str(_targets(tmp_path, 0.001, 60_000)),
                  *FAST_USERS),
-            capture_output=True, text=True, timeout=120, cwd=ROOT, env=ENV,
+            capture_output=True, text=True, timeout=120, cwd=ROOT, env=ENV, check=False,
         )  # fmt: skip
     finally:
         app.terminate()

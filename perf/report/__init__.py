@@ -1,0 +1,96 @@
+"""The results contract: run folders, request logs, targets, speed bars, the load runner.
+
+``import perf.report`` stays light (standard library only): names load their module on first
+access, and nothing here imports pandas, numpy or Locust.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from perf.report.bars import BarCheck, check_bars, format_bars
+    from perf.report.load_run import LoadOptions, parse_duration, run_load
+    from perf.report.requests_log import (
+        EndpointSummary,
+        RequestRecord,
+        backfill_latencies,
+        percentile,
+        read_request_log,
+        summarize_requests,
+    )
+    from perf.report.runs import (
+        RunFolder,
+        create_run,
+        find_run,
+        list_baselines,
+        list_runs,
+        open_run,
+        write_json_atomic,
+    )
+    from perf.report.targets import LatencySlo, SloCheck, check_latency_slos, load_targets
+    from perf.report.workload import WorkloadParams
+
+_MODULES = {
+    "BarCheck": "bars",
+    "EndpointSummary": "requests_log",
+    "LatencySlo": "targets",
+    "LoadOptions": "load_run",
+    "RequestRecord": "requests_log",
+    "RunFolder": "runs",
+    "SloCheck": "targets",
+    "WorkloadParams": "workload",
+    "backfill_latencies": "requests_log",
+    "check_bars": "bars",
+    "check_latency_slos": "targets",
+    "create_run": "runs",
+    "find_run": "runs",
+    "format_bars": "bars",
+    "list_baselines": "runs",
+    "list_runs": "runs",
+    "load_targets": "targets",
+    "open_run": "runs",
+    "parse_duration": "load_run",
+    "percentile": "requests_log",
+    "read_request_log": "requests_log",
+    "run_load": "load_run",
+    "summarize_requests": "requests_log",
+    "write_json_atomic": "runs",
+}
+
+__all__ = [
+    "BarCheck",
+    "EndpointSummary",
+    "LatencySlo",
+    "LoadOptions",
+    "RequestRecord",
+    "RunFolder",
+    "SloCheck",
+    "WorkloadParams",
+    "backfill_latencies",
+    "check_bars",
+    "check_latency_slos",
+    "create_run",
+    "find_run",
+    "format_bars",
+    "list_baselines",
+    "list_runs",
+    "load_targets",
+    "open_run",
+    "parse_duration",
+    "percentile",
+    "read_request_log",
+    "run_load",
+    "summarize_requests",
+    "write_json_atomic",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'perf.report' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"perf.report.{module}"), name)
+    globals()[name] = value
+    return value
