@@ -125,3 +125,18 @@ def test_warm_start_preloads_the_entities_queries_used(tmp_path):
     warm = asyncio.run(one_run(True))  # the first run saved which entities were asked about
     assert cold == [0, 0, 0]
     assert warm == [1, 1, 1]
+
+
+def test_sparse_pearson_equals_the_dense_definition():
+    import random
+    import statistics
+
+    from perf.service.correlate import pearson
+
+    rng = random.Random(5)
+    hours = range(100, 300)
+    a = {h: rng.randint(1, 3) for h in rng.sample(range(90, 310), 60)}
+    b = {h: rng.randint(1, 3) for h in rng.sample(range(90, 310), 60)}
+    dense_a, dense_b = ([s.get(h, 0) for h in hours] for s in (a, b))
+    assert abs(pearson(a, b, hours) - statistics.correlation(dense_a, dense_b)) < 1e-12
+    assert pearson(a, {}, hours) == 0.0

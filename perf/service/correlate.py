@@ -22,15 +22,24 @@ def hourly_counts(timestamps: Iterable[int]) -> dict[int, int]:
 
 
 def pearson(a: Mapping[int, int], b: Mapping[int, int], hours: range) -> float:
-    """Pearson's r of two sparse hourly series over ``hours`` (0.0 if either is constant)."""
+    """Pearson's r of two sparse hourly series over ``hours`` (0.0 if either is constant).
+
+    Hours without events count as zeros; only the hours with events are visited.
+    """
     n = len(hours)
     if n < 2:
         return 0.0
-    sum_a = sum(a.get(h, 0) for h in hours)
-    sum_b = sum(b.get(h, 0) for h in hours)
-    sum_aa = sum(a.get(h, 0) ** 2 for h in hours)
-    sum_bb = sum(b.get(h, 0) ** 2 for h in hours)
-    sum_ab = sum(v * b.get(h, 0) for h, v in a.items() if h in hours)
+    sum_a = sum_aa = sum_ab = 0
+    for hour, value in a.items():
+        if hour in hours:
+            sum_a += value
+            sum_aa += value * value
+            sum_ab += value * b.get(hour, 0)
+    sum_b = sum_bb = 0
+    for hour, value in b.items():
+        if hour in hours:
+            sum_b += value
+            sum_bb += value * value
     cov = sum_ab - sum_a * sum_b / n
     var_a = sum_aa - sum_a * sum_a / n
     var_b = sum_bb - sum_b * sum_b / n

@@ -1,0 +1,123 @@
+"""The reference service: incremental vs full analysis, and cold vs warm start hit rates.
+
+* ``bench_analysis``: one new day of events for 10 % of the entities, analysed incrementally
+  (only events past the watermark) vs recomputed from every event. Bar: incremental <= 0.5x.
+* ``bench_start``: start the app and serve the same skewed query mix, cold (fresh cache
+  folder, no warm-up) vs warm (the previous run's on-disk caches and entity usage, warm-up on).
+  The hit rates per cache go in ``extra_info``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+
+import httpx
+import pytest
+
+from perf.service.analysis import run_analysis
+from perf.service.app import create_app
+from perf.service.data import sample_queries
+from perf.service.settings import ServiceSettings
+from perf.service.store import append_events, ensure_dataset, open_engine, session_factory
+from perf.service.stub import StubConfig, create_stub_app
+
+DAYS = 7
+
+
+def _scale(benchmark):
+    return 0.03 if benchmark.disabled else 0.5
+
+
+@pytest.fixture
+def loop():
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+@pytest.mark.parametrize("mode", ["incremental", "full"])
+def bench_analysis(benchmark, tmp_path, loop, mode):
+    scale = _scale(benchmark)
+    settings = ServiceSettings(
+        database_path=tmp_path / "home.sqlite", dataset_scale=scale, dataset_days=DAYS
+    )
+    engine = open_engine(settings)
+    data, summary = loop.run_until_complete(ensure_dataset(engine, 42, scale, DAYS))
+    sessions = session_factory(engine)
+    loop.run_until_complete(run_analysis(sessions))
+    day = iter(range(DAYS, DAYS + 1000))
+    reports = []
+
+    def setup():
+        loop.run_until_complete(append_events(engine, data, day=next(day), entity_fraction=0.1))
+
+    def analyse():
+        reports.append(loop.run_until_complete(run_analysis(sessions, full=mode == "full")))
+
+    benchmark.group = "service-analysis"
+    benchmark.pedantic(analyse, setup=setup, rounds=5, iterations=1)
+    loop.run_until_complete(engine.dispose())
+    last = reports[-1]
+    benchmark.extra_info.update(
+        events_total=summary.events,
+        events_read=last.events_read,
+        entities_touched=last.entities_touched,
+        areas_recomputed=last.areas_recomputed,
+    )
+    if mode == "incremental":
+        benchmark.extra_info.update(bar_peer="bench_analysis[full]", bar_max_ratio=0.5)
+
+
+async def _serve_queries(settings, queries):
+    stub = create_stub_app(StubConfig(latency_median_s=0.0, seed=1))
+    app = create_app(settings, llm_transport=httpx.ASGITransport(app=stub))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://s") as client:
+            await client.post("/admin/reset-stats")  # count the queries only, not the warm-up
+            for query in queries:
+                (await client.post("/query", json={"query": query})).raise_for_status()
+            return (await client.get("/performance/stats")).json()["cache_stats"]
+
+
+@pytest.mark.parametrize("start", ["cold", "warm"])
+def bench_start(benchmark, tmp_path, loop, start):
+    scale = _scale(benchmark)
+    count = 20 if benchmark.disabled else 200
+    base = dict(
+        database_path=tmp_path / "home.sqlite", dataset_scale=scale, dataset_days=DAYS,
+        warm_up_entities=100,
+    )  # fmt: skip
+    primed = ServiceSettings(**base, cache_dir=tmp_path / "warm-cache")
+    data, _ = loop.run_until_complete(_prime(primed, count))
+    rounds = iter(range(1000))
+    stats = []
+
+    def run():
+        n = next(rounds)
+        if start == "cold":
+            cache_dir = tmp_path / f"cold-cache-{n}"
+            settings = ServiceSettings(**base, cache_dir=cache_dir, warm_up=False)
+        else:
+            settings = primed
+        queries = sample_queries(data, count, seed=100 + n)
+        stats.append(loop.run_until_complete(_serve_queries(settings, queries)))
+        if start == "cold":
+            shutil.rmtree(settings.cache_dir, ignore_errors=True)
+
+    benchmark.group = "service-start"
+    benchmark.pedantic(run, rounds=3, iterations=1)
+    last = stats[-1]
+    benchmark.extra_info.update(
+        {f"hit_rate_{name}": round(last[name]["hit_rate"], 4) for name in sorted(last)}
+    )
+    benchmark.extra_info["queries"] = count
+
+
+async def _prime(settings, count):
+    """A first run: builds the home, runs the analysis, leaves usage and disk caches behind."""
+    engine = open_engine(settings)
+    data, _ = await ensure_dataset(engine, 42, settings.dataset_scale, DAYS)
+    await _serve_queries(settings, sample_queries(data, count, seed=0))
+    return data, None
