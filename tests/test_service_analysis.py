@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import random
+import statistics
 
 from sqlalchemy import select
 from test_service_support import DAYS, SCALE, primary_names, running_app, small_settings
 
 from perf.cache import CorrelationCache
 from perf.service.analysis import AnalysisReport, run_analysis
+from perf.service.correlate import pearson
 from perf.service.data import build_dataset, iter_events, sample_queries
 from perf.service.models import AnalysisWatermark, HourBin, Pattern, Synergy
 from perf.service.scheduler import AnalysisScheduler
@@ -128,11 +131,6 @@ def test_warm_start_preloads_the_entities_queries_used(tmp_path):
 
 
 def test_sparse_pearson_equals_the_dense_definition():
-    import random
-    import statistics
-
-    from perf.service.correlate import pearson
-
     rng = random.Random(5)
     hours = range(100, 300)
     a = {h: rng.randint(1, 3) for h in rng.sample(range(90, 310), 60)}
