@@ -100,6 +100,11 @@ def test_one_engine_per_url_shared_until_disposed(tmp_path):
         ({"max_overflow": -1}, "max_overflow"),
         ({"pool_timeout": 0}, "pool_timeout"),
         ({"sqlite_busy_timeout_ms": -5}, "busy_timeout"),
+        ({"pool_size": "10"}, "pool_size must be a whole number"),
+        ({"pool_size": 2.5}, "pool_size must be a whole number"),
+        ({"pool_timeout": float("inf")}, "not hang"),
+        ({"pool_recycle": None}, "pool_recycle"),
+        ({"poolclass": NullPool}, "create_async_engine directly"),
     ],
 )
 def test_bad_settings_are_rejected(tmp_path, kwargs, message):

@@ -68,6 +68,13 @@ class Grandchild(Base):
     child_id: Mapped[int] = mapped_column(ForeignKey("child.id"))
 
 
+class Account(Base):
+    __tablename__ = "account"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(unique=True)
+    name: Mapped[str]
+
+
 class Tag(Base):
     __tablename__ = "tag"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -193,6 +200,24 @@ def test_batch_fetch_rejects_a_zero_batch(seeded_db):
         in_session(seeded_db, work)
 
 
+@pytest.mark.parametrize(
+    ("ids", "batch_size", "match"),
+    [
+        ("123", 100, "wrap a single id in a list"),
+        (42, 100, "wrap a single id in a list"),
+        ([[1, 2]], 100, "must be hashable"),
+        ([1], 10.0, "batch_size must be a whole number"),
+    ],
+)
+def test_batch_fetch_refuses_ids_and_sizes_of_the_wrong_kind(seeded_db, ids, batch_size, match):
+    async def work(session, engine):
+        with count_statements(engine) as counter, pytest.raises(ConfigurationError, match=match):
+            await QueryOptimizer.batch_fetch(session, by_ids, ids, batch_size=batch_size)
+        return counter.count
+
+    assert in_session(seeded_db, work) == 0  # refused before any query
+
+
 # --- eager loading and the N+1 guard -------------------------------------------------------
 
 
@@ -260,6 +285,13 @@ def test_unknown_relationship_explains_columns_and_the_reserved_metadata_name():
     assert len(QueryOptimizer.eager_load_options(Parent, ["metadata_items"])) == 1
 
 
+def test_relationships_given_as_one_string_or_non_strings_are_clear_errors():
+    with pytest.raises(ConfigurationError, match=r"write \['children'\]"):
+        QueryOptimizer.eager_load_options(Parent, "children")
+    with pytest.raises(ConfigurationError, match="must be a name such as 'children'"):
+        QueryOptimizer.eager_load_options(Parent, [Parent.children])
+
+
 def test_eager_loading_needs_a_model_query():
     with pytest.raises(ConfigurationError, match="select\\(Model\\)"):
         root_model(select(func.count()))
@@ -300,6 +332,40 @@ def test_bulk_insert_and_upsert_in_chunks(tmp_path):
     assert (written, statements, upserted, kept) == (2_500, 3, 200, 1)
     assert count == 2_600
     assert names == {1: "v1-1", 2_400: "v1-2400", 2_401: "v2-2401", 2_600: "v2-2600"}
+
+
+def test_upsert_on_another_unique_index_keeps_the_existing_primary_key(tmp_path):
+    async def work(session, engine):
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        await bulk_insert(session, Account, [{"id": 1, "email": "a@x.org", "name": "old"}])
+        incoming = [
+            {"id": 99, "email": "a@x.org", "name": "new"},  # conflicts on email
+            {"id": 2, "email": "b@x.org", "name": "b"},  # inserted
+        ]
+        await bulk_upsert(session, Account, incoming, index_elements=["email"])
+        await session.commit()
+        rows = await session.execute(select(Account.id, Account.email, Account.name))
+        return sorted(tuple(row) for row in rows)
+
+    rows = in_session(f"sqlite+aiosqlite:///{tmp_path / 'upsert.db'}", work)
+    assert rows == [(1, "a@x.org", "new"), (2, "b@x.org", "b")]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"update_columns": ["nmae"]}, "update_columns names 'nmae', not columns of 'item'"),
+        ({"index_elements": ["mail"]}, "index_elements names 'mail'"),
+        ({"index_elements": "id"}, r"write \['id'\]"),
+    ],
+)
+def test_bulk_upsert_names_unknown_columns(tmp_path, kwargs, match):
+    async def work(session, _engine):
+        await bulk_upsert(session, Item, [{"id": 1, "name": "x"}], **kwargs)
+
+    with pytest.raises(ConfigurationError, match=match):
+        in_session(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", work)
 
 
 def test_bulk_insert_rejects_a_zero_chunk(tmp_path):

@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "MAX_BATCH_SIZE",
     "batch_fetch",
+    "check_size",
     "chunked",
     "max_batch_size_for",
     "unique_in_order",
@@ -44,14 +45,28 @@ T = TypeVar("T")
 
 
 def unique_in_order(ids: Iterable[IdT]) -> list[IdT]:
-    """``ids`` without repeats, each at its first position."""
-    return list(dict.fromkeys(ids))
+    """``ids`` without repeats, each at its first position.
+
+    A string, a single id or unhashable ids raise ConfigurationError: ``"123"`` would
+    otherwise be fetched as the ids ``"1"``, ``"2"``, ``"3"`` and silently find nothing.
+    """
+    if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
+        raise ConfigurationError(
+            f"ids must be an iterable of ids (a list, set, range or generator), got {ids!r:.80}; "
+            "wrap a single id in a list: [id]"
+        )
+    try:
+        return list(dict.fromkeys(ids))
+    except TypeError as exc:
+        raise ConfigurationError(
+            f"ids must be hashable values such as ints or strings ({exc}); pass the ids "
+            "themselves, not rows or lists"
+        ) from exc
 
 
 def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     """Consecutive slices of ``items`` of at most ``size`` elements."""
-    if size < 1:
-        raise ConfigurationError(f"chunk size must be at least 1, got {size}.")
+    check_size("chunk size", size)
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -88,8 +103,7 @@ async def batch_fetch(
     instead; rows sharing a key keep their relative order, rows with a key not among ``ids``
     go last.
     """
-    if batch_size < 1:
-        raise ConfigurationError(f"batch_size must be at least 1, got {batch_size}.")
+    check_size("batch_size", batch_size)
     unique_ids = unique_in_order(ids)
     size = min(batch_size, max_batch_size_for(db))
     results: list[Any] = []
@@ -101,3 +115,9 @@ async def batch_fetch(
     position: dict[Hashable, int] = {id_: index for index, id_ in enumerate(unique_ids)}
     last = len(position)
     return sorted(results, key=lambda row: position.get(key(row), last))
+
+
+def check_size(name: str, size: object) -> None:
+    """ConfigurationError unless ``size`` is a whole number >= 1."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ConfigurationError(f"{name} must be a whole number >= 1, got {size!r}.")

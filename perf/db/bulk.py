@@ -16,6 +16,7 @@ from sqlalchemy import Table, insert, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from perf.db.batch import check_size
 from perf.errors import ConfigurationError
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "bulk_insert", "bulk_upsert"]
@@ -53,23 +54,27 @@ async def bulk_upsert(
     """Insert ``rows``, updating the existing row where ``index_elements`` conflict.
 
     ``index_elements`` default to the primary key and must match a unique index.
-    ``update_columns`` default to every other column present in the rows; an empty list means
-    "insert or leave alone" (``ON CONFLICT DO NOTHING``). SQLite and PostgreSQL only.
-    Returns the number of rows sent.
+    ``update_columns`` default to every other column present in the rows except the primary
+    key (an upsert on another unique index must not rewrite the existing row's id); an empty
+    list means "insert or leave alone" (``ON CONFLICT DO NOTHING``). SQLite and PostgreSQL
+    only. Returns the number of rows sent.
     """
     table = _table_of(target)
-    keys = list(index_elements or [column.name for column in table.primary_key.columns])
+    primary_key = [column.name for column in table.primary_key.columns]
+    keys = _known_columns(table, "index_elements", index_elements or primary_key)
     if not keys:
         raise ConfigurationError(
             f"Table {table.name!r} has no primary key: pass index_elements= naming the "
             "columns of a unique index to detect conflicts on."
         )
+    if update_columns is not None:
+        update_columns = _known_columns(table, "update_columns", update_columns)
     dialect = _dialect_name(db)
     written = 0
     for chunk in _chunks(rows, chunk_size):
         columns = update_columns
         if columns is None:
-            columns = [name for name in chunk[0] if name not in keys]
+            columns = [name for name in chunk[0] if name not in keys and name not in primary_key]
         await db.execute(_upsert_statement(dialect, table, keys, columns), chunk)
         written += len(chunk)
     return written
@@ -101,6 +106,18 @@ def _table_of(target: type[Any] | Table) -> Table:
     return table
 
 
+def _known_columns(table: Table, argument: str, names: Sequence[str]) -> list[str]:
+    if isinstance(names, str):
+        raise ConfigurationError(f"{argument} must be a list of column names, write [{names!r}].")
+    unknown = [name for name in names if name not in table.columns]
+    if unknown:
+        raise ConfigurationError(
+            f"{argument} names {', '.join(map(repr, unknown))}, not columns of {table.name!r}; "
+            f"its columns: {', '.join(table.columns.keys())}."
+        )
+    return list(names)
+
+
 def _dialect_name(db: AsyncSession | AsyncConnection) -> str:
     if isinstance(db, AsyncSession):
         return db.get_bind().dialect.name
@@ -108,8 +125,7 @@ def _dialect_name(db: AsyncSession | AsyncConnection) -> str:
 
 
 def _chunks(rows: Rows, size: int) -> Iterator[list[Mapping[str, Any]]]:
-    if size < 1:
-        raise ConfigurationError(f"chunk_size must be at least 1, got {size}.")
+    check_size("chunk_size", size)
     iterator = iter(rows)
     while chunk := list(islice(iterator, size)):
         yield chunk

@@ -47,6 +47,11 @@ def eager_load_options(
     forgotten one fails loudly ("... is not available due to lazy='raise'") instead of
     issuing one query per row.
     """
+    if isinstance(relationships, str):
+        raise ConfigurationError(
+            f"relationships must be a list of names, got the string {relationships!r}; "
+            f"write [{relationships!r}]"
+        )
     options: list[ORMOption] = [_path_option(model, path) for path in relationships]
     if strict:
         options.append(raiseload("*"))
@@ -67,6 +72,10 @@ async def eager_load_relationships(
 
 
 def _path_option(model: type[Any], path: str) -> ORMOption:
+    if not isinstance(path, str):
+        raise ConfigurationError(
+            f"each relationship must be a name such as 'children' or 'children.toys', got {path!r}"
+        )
     loader: Any = None
     current = model
     for name in path.split("."):
@@ -81,8 +90,6 @@ def _path_option(model: type[Any], path: str) -> ORMOption:
         else:
             loader = getattr(loader, strategy)(attribute)
         current = relationship.mapper.class_
-    if loader is None:
-        raise UnknownRelationshipError(f"Empty relationship path {path!r} for {model.__name__}.")
     return loader  # type: ignore[no-any-return]
 
 

@@ -15,6 +15,7 @@ Call :func:`dispose_shared_engines` at shutdown (and between event loops, in tes
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -71,7 +72,8 @@ def create_shared_db_engine(
     URL with different settings raises ``ConfigurationError``.
     """
     url = make_url(database_url)
-    _validate(pool_size, max_overflow, pool_timeout, sqlite_busy_timeout_ms)
+    _validate(pool_size, max_overflow, pool_timeout, pool_recycle, sqlite_busy_timeout_ms)
+    _check_engine_kwargs(engine_kwargs)
     settings = EngineSettings(
         pool_size,
         max_overflow,
@@ -143,12 +145,42 @@ def _build_engine(url: URL, settings: EngineSettings, engine_kwargs: dict[str, A
     )
 
 
-def _validate(pool_size: int, max_overflow: int, pool_timeout: float, busy_ms: int) -> None:
-    if pool_size < 1:
-        raise ConfigurationError(f"pool_size must be at least 1, got {pool_size}.")
-    if max_overflow < 0:
-        raise ConfigurationError(f"max_overflow must be 0 or more, got {max_overflow}.")
-    if pool_timeout <= 0:
-        raise ConfigurationError(f"pool_timeout must be positive seconds, got {pool_timeout}.")
-    if busy_ms < 0:
-        raise ConfigurationError(f"sqlite_busy_timeout_ms must be 0 or more, got {busy_ms}.")
+def _validate(
+    pool_size: int, max_overflow: int, pool_timeout: float, pool_recycle: int, busy_ms: int
+) -> None:
+    def whole(value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    if not whole(pool_size) or pool_size < 1:
+        raise ConfigurationError(f"pool_size must be a whole number >= 1, got {pool_size!r}.")
+    if not whole(max_overflow) or max_overflow < 0:
+        raise ConfigurationError(f"max_overflow must be a whole number >= 0, got {max_overflow!r}.")
+    if not (
+        isinstance(pool_timeout, int | float)
+        and not isinstance(pool_timeout, bool)
+        and 0 < pool_timeout < math.inf
+    ):
+        raise ConfigurationError(
+            f"pool_timeout must be a finite number of seconds > 0, got {pool_timeout!r}; "
+            "an exhausted pool should fail in time, not hang."
+        )
+    if not whole(pool_recycle):
+        raise ConfigurationError(
+            f"pool_recycle must be whole seconds (-1 for never), got {pool_recycle!r}."
+        )
+    if not whole(busy_ms) or busy_ms < 0:
+        raise ConfigurationError(
+            f"sqlite_busy_timeout_ms must be a whole number >= 0, got {busy_ms!r}."
+        )
+
+
+def _check_engine_kwargs(engine_kwargs: dict[str, Any]) -> None:
+    # The pool is chosen here; passing one again fails deep inside create_async_engine with
+    # "got multiple values for keyword argument 'poolclass'".
+    clash = sorted({"poolclass", "pool"} & engine_kwargs.keys())
+    if clash:
+        raise ConfigurationError(
+            f"create_shared_db_engine chooses the pool itself, so {', '.join(clash)}= cannot "
+            "be passed; tune it with pool_size, max_overflow and pool_timeout, or, for another "
+            "pool (e.g. NullPool), call sqlalchemy's create_async_engine directly."
+        )
