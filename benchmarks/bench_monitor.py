@@ -154,8 +154,8 @@ def bench_record_async(benchmark, contender):
     try:
         benchmark.group = ASYNC_GROUP
         benchmark.extra_info["calls_per_round"] = ASYNC_BATCH
-        if contender.startswith("perf."):  # no bar in the issue: the ratio is for reading
-            benchmark.extra_info["ratio_peer"] = ASYNC_HDR_NAME
+        if contender.startswith("perf."):  # no bar in the issue: names the peer to read against
+            benchmark.extra_info["ratio_peer"] = ASYNC_HDR_NAME  # nothing checks or computes it
         benchmark(lambda: loop.run_until_complete(batch()))
     finally:
         loop.close()

@@ -8,6 +8,7 @@ import os
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -69,7 +70,7 @@ def test_foreign_keys_are_enforced(tmp_path):
         async with engine.begin() as conn:
             await conn.execute(text("INSERT INTO child VALUES (1, 42)"))
 
-    with pytest.raises(Exception, match="FOREIGN KEY constraint failed"):
+    with pytest.raises(IntegrityError, match="FOREIGN KEY constraint failed"):
         run(scenario())
 
 

@@ -103,7 +103,11 @@ class PerformanceMonitor:
     # -- recording ----------------------------------------------------------------------------
 
     def operation(self, name: str) -> OperationRecorder:
-        """The recorder for ``name``, created on first use (decorators bind it once)."""
+        """The recorder for ``name``, created on first use (decorators bind it once).
+
+        Memory is bounded per operation, so keep names few and fixed ("db.query", not one per
+        request or id): every name keeps its own recorder for the life of the monitor.
+        """
         if isinstance(name, str):
             recorder = self._operations.get(name)
             if recorder is not None:
