@@ -4,9 +4,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint typecheck unit bench clean
+.PHONY: run test install lint typecheck unit bench load clean
 
-run: bench ## the main job: benchmarks into a new results run folder
+run: install ## the main job: benchmarks, then a load run, into one results/runs/<run-id>/
+	$(BIN)/perf run
 
 # (Re)install when the venv is missing or pyproject.toml changed.
 $(STAMP): pyproject.toml
@@ -31,6 +32,9 @@ test: lint typecheck unit
 
 bench: install
 	$(BIN)/perf bench
+
+load: install
+	$(BIN)/perf load
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .benchmarks
