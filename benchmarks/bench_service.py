@@ -4,12 +4,14 @@
   (only events past the watermark) vs recomputed from every event. Bar: incremental <= 0.5x.
 * ``bench_start``: start the app and serve the same skewed query mix, cold (fresh cache
   folder, no warm-up) vs warm (the previous run's on-disk caches and entity usage, warm-up on).
-  The hit rates per cache go in ``extra_info``.
+  The hit rates per cache go in ``extra_info``, with each key design's lookups and distinct
+  keys (distinct / lookups is the share of lookups a cold cache must miss).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import shutil
 
 import httpx
@@ -76,9 +78,31 @@ async def _serve_queries(settings, queries):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://s") as client:
             await client.post("/admin/reset-stats")  # count the queries only, not the warm-up
+            mentioned = []
             for query in queries:
-                (await client.post("/query", json={"query": query})).raise_for_status()
-            return (await client.get("/performance/stats")).json()["cache_stats"]
+                response = await client.post("/query", json={"query": query})
+                response.raise_for_status()
+                mentioned.append(response.json()["entities"])
+            stats = (await client.get("/performance/stats")).json()["cache_stats"]
+            return stats, mentioned
+
+
+def _key_counts(mentioned):
+    """Lookups vs distinct keys per cache key design: the cold-miss floor of each."""
+    entities = [e for ids in mentioned for e in ids]
+    pairs = [p for ids in mentioned for p in itertools.combinations(sorted(ids), 2)]
+    sets = [frozenset(ids) for ids in mentioned if ids]
+    return {
+        "entity_lookups": len(entities),  # entity_context and memory (enrichment) caches
+        "entity_distinct": len(set(entities)),
+        "entity_cold_miss_share": round(len(set(entities)) / max(1, len(entities)), 4),
+        "pair_lookups": len(pairs),  # correlation cache
+        "pair_distinct": len(set(pairs)),
+        "pair_cold_miss_share": round(len(set(pairs)) / max(1, len(pairs)), 4),
+        "entity_set_lookups": len(sets),  # the former enrichment key: the whole set
+        "entity_set_distinct": len(set(sets)),
+        "entity_set_cold_miss_share": round(len(set(sets)) / max(1, len(sets)), 4),
+    }
 
 
 @pytest.mark.parametrize("start", ["cold", "warm"])
@@ -108,10 +132,11 @@ def bench_start(benchmark, tmp_path, loop, start):
 
     benchmark.group = "service-start"
     benchmark.pedantic(run, rounds=3, iterations=1)
-    last = stats[-1]
+    last, mentioned = stats[-1]
     benchmark.extra_info.update(
         {f"hit_rate_{name}": round(last[name]["hit_rate"], 4) for name in sorted(last)}
     )
+    benchmark.extra_info.update(_key_counts(mentioned))
     benchmark.extra_info["queries"] = count
 
 

@@ -5,10 +5,22 @@ from __future__ import annotations
 import asyncio
 import json
 
-from test_service_support import instant_stub, primary_names, running_app, small_settings
+from sqlalchemy import or_, select
+from test_service_support import (
+    DAYS,
+    SCALE,
+    instant_stub,
+    primary_names,
+    running_app,
+    small_settings,
+)
 
 from perf.db import count_statements
 from perf.monitor import PROMETHEUS_CONTENT_TYPE
+from perf.service.context import QueryContext
+from perf.service.data import build_dataset
+from perf.service.models import Pattern, Synergy
+from perf.service.store import append_events
 
 
 def test_query_answers_with_usage_cache_flags_timings_and_a_token_record(tmp_path):
@@ -66,7 +78,9 @@ def test_repeated_query_is_served_from_every_cache(tmp_path):
     assert first["cache"]["correlation"]["misses"] >= 1
     assert second["cache"]["entity_context"] == {"hits": 3, "misses": 0}
     assert second["cache"]["correlation"] == {"hits": 3, "misses": 0}
-    assert second["cache"]["enrichment"] is True and second["cache"]["llm_response"] is True
+    assert first["cache"]["enrichment"] == {"hits": 0, "misses": 3}
+    assert second["cache"]["enrichment"] == {"hits": 3, "misses": 0}
+    assert second["cache"]["llm_response"] is True
     assert second["answer"] == first["answer"]
     assert stats["tokens"]["cached_calls"] == 1
     assert stats["cache_stats"]["entity_context"]["hit_rate"] == 0.5
@@ -97,6 +111,79 @@ def test_query_path_runs_a_bounded_number_of_statements(tmp_path):
     two.assert_at_most(5)
     eight.assert_at_most(4)
     warm.assert_at_most(0)
+    # the enrichment of the 6 entities not cached yet: one batch, not one query per entity
+    assert body_eight["cache"]["enrichment"] == {"hits": 2, "misses": 6}
+    enrichment = [s for s in eight.statements if "patterns" in s or "synergies" in s]
+    assert len(enrichment) == 2
+
+
+async def _enrichment_in_one_query(sessions, entity_ids):
+    """What one uncached query over the whole set returns (the design before per-entity keys)."""
+    async with sessions() as session:
+        patterns = await session.scalars(select(Pattern).where(Pattern.entity_id.in_(entity_ids)))
+        synergies = await session.scalars(
+            select(Synergy)
+            .where(or_(Synergy.entity_a.in_(entity_ids), Synergy.entity_b.in_(entity_ids)))
+            .order_by(Synergy.score.desc(), Synergy.entity_a, Synergy.entity_b)
+            .limit(3 * len(entity_ids))
+        )
+        return (
+            sorted((p.entity_id, p.hour_of_day, p.confidence) for p in patterns),
+            [(s.entity_a, s.entity_b, s.score) for s in synergies],
+        )
+
+
+def test_enrichment_is_cached_per_entity_and_assembled_as_one_query_would_return(tmp_path):
+    settings = small_settings(tmp_path, warm_up=False)
+    a, b, c = primary_names(3)
+
+    async def ask(client, query):
+        response = await client.post("/query", json={"query": query})
+        assert response.status_code == 200
+        return response.json()
+
+    async def scenario():
+        async with running_app(settings) as (app, client):
+            runtime = app.state.runtime
+            first = await ask(client, f"the {a} and the {b}")
+            second = await ask(client, f"the {b} and the {c}")
+            with count_statements(runtime.engine) as counter:
+                third = await ask(client, f"the {a} and the {c}")  # a new set of known entities
+            ctx = QueryContext()
+            await runtime.stages.enrich(third["entities"], ctx)
+            expected = await _enrichment_in_one_query(runtime.sessions, third["entities"])
+            return first, second, third, counter, ctx, expected
+
+    first, second, third, counter, ctx, expected = asyncio.run(scenario())
+    assert first["cache"]["enrichment"] == {"hits": 0, "misses": 2}
+    assert second["cache"]["enrichment"] == {"hits": 1, "misses": 1}  # only the new entity
+    assert third["cache"]["enrichment"] == {"hits": 2, "misses": 0}
+    assert not [s for s in counter.statements if "patterns" in s or "synergies" in s]
+    patterns, synergies = expected
+    assert patterns and synergies  # the check below compares real rows
+    assert sorted((p["entity_id"], p["hour"], p["confidence"]) for p in ctx.patterns) == patterns
+    assert [(s["a"], s["b"], s["score"]) for s in ctx.synergies] == synergies
+
+
+def test_an_analysis_that_rewrote_patterns_drops_the_cached_enrichment(tmp_path):
+    settings = small_settings(tmp_path, warm_up=False)
+    name = primary_names(1)[0]
+
+    async def scenario():
+        async with running_app(settings) as (app, client):
+            query = {"query": f"the {name}"}
+            await client.post("/query", json=query)
+            cached = (await client.post("/query", json=query)).json()["cache"]["enrichment"]
+            data = build_dataset(42, SCALE)
+            await append_events(app.state.runtime.engine, data, day=DAYS, entity_fraction=1.0)
+            analyzed = (await client.post("/admin/analyze")).json()
+            after = (await client.post("/query", json=query)).json()["cache"]["enrichment"]
+            return cached, analyzed, after
+
+    cached, analyzed, after = asyncio.run(scenario())
+    assert cached == {"hits": 1, "misses": 0}
+    assert analyzed["entities_touched"] > 0
+    assert after == {"hits": 0, "misses": 1}
 
 
 def test_conversation_history_is_kept_and_older_turns_summarized_by_the_small_model(tmp_path):

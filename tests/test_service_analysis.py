@@ -122,12 +122,13 @@ def test_warm_start_preloads_the_entities_queries_used(tmp_path):
             bodies = [
                 (await client.post("/query", json={"query": f"the {n}"})).json() for n in names
             ]
-            return [b["cache"]["entity_context"]["hits"] for b in bodies]
+            return [(b["cache"]["entity_context"]["hits"], b["cache"]["enrichment"]["hits"])
+                    for b in bodies]  # fmt: skip
 
     cold = asyncio.run(one_run(False))
     warm = asyncio.run(one_run(True))  # the first run saved which entities were asked about
-    assert cold == [0, 0, 0]
-    assert warm == [1, 1, 1]
+    assert cold == [(0, 0)] * 3
+    assert warm == [(1, 1)] * 3  # entity context and enrichment both pre-loaded
 
 
 def test_sparse_pearson_equals_the_dense_definition():

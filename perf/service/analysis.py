@@ -252,7 +252,8 @@ async def save_usage(
 
 
 async def warm_caches(stages: ContextStages, *, entities: int, pairs: int) -> dict[str, int]:
-    """Pre-load the registry, the most used (else most active) entities, the strongest pairs."""
+    """Pre-load the registry, the most used (else most active) entities with their enrichment,
+    and the strongest pairs."""
     await stages.registry_index()
     async with stages.sessions() as session:
         used = (
@@ -287,6 +288,7 @@ async def warm_caches(stages: ContextStages, *, entities: int, pairs: int) -> di
             )
         ).all()
     loaded = await stages.load_entities(top) if top else {}
+    enriched = await stages.load_enrichment(top) if top else {}
     for a, b, score in strongest:
         stages.correlations.set(a, b, score, ttl_seconds=stages.correlation_ttl)
-    return {"entities": len(loaded), "pairs": len(strongest)}
+    return {"entities": len(loaded), "enrichment": len(enriched), "pairs": len(strongest)}

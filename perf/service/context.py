@@ -27,6 +27,7 @@ __all__ = ["ContextStages", "Extraction", "QueryContext"]
 _EXPLICIT_ID = re.compile(r"\b[a-z_]+\.[a-z0-9_]+\b")
 _WORD = re.compile(r"[a-z0-9]+")
 _AREA_ENTITIES = 4  # an area named in a query stands for this many of its main entities
+_ENRICH = "enrich:"  # enrichment cache key prefix, one entry per entity
 
 
 @dataclass(slots=True)
@@ -156,40 +157,71 @@ class ContextStages:
     # -- 3. enrichment: patterns, synergies, correlations ----------------------------------
 
     async def enrich(self, entity_ids: Sequence[str], ctx: QueryContext) -> None:
-        """Patterns and synergies of the entities (two batch queries on a miss)."""
-        key = "enrich:" + ",".join(sorted(entity_ids))
-        hit = self.enrichment.get(key)
-        ctx.cache["enrichment"] = hit is not None
-        if hit is None:
-            async with self.monitor.track("db.enrichment"), self.sessions() as session:
-                patterns = (
-                    await session.scalars(select(Pattern).where(Pattern.entity_id.in_(entity_ids)))
-                ).all()
-                synergies = (
-                    await session.scalars(
-                        select(Synergy)
-                        .where(
-                            or_(Synergy.entity_a.in_(entity_ids), Synergy.entity_b.in_(entity_ids))
-                        )
-                        .order_by(Synergy.score.desc())
-                        .limit(3 * len(entity_ids))
-                    )
-                ).all()
-                hit = {
-                    "patterns": [
-                        {
-                            "entity_id": p.entity_id,
-                            "hour": p.hour_of_day,
-                            "confidence": p.confidence,
-                        }
-                        for p in patterns
-                    ],
-                    "synergies": [
-                        {"a": s.entity_a, "b": s.entity_b, "score": s.score} for s in synergies
-                    ],
-                }
-            self.enrichment.set(key, hit, self.entity_ttl)
-        ctx.patterns, ctx.synergies = hit["patterns"], hit["synergies"]
+        """Patterns and synergies, cached per entity; the misses in one batch round.
+
+        A query's enrichment is assembled from its entities' pieces, so a new combination of
+        known entities costs no database work. The synergies are the strongest
+        ``3 * len(entity_ids)`` involving any of the entities, as one query over all of them
+        would return: each entity keeps its own strongest ``3 * max_entities``, which holds
+        every pair the assembled top list can need.
+        """
+        found: dict[str, dict[str, Any]] = {}
+        misses: list[str] = []
+        for entity_id in entity_ids:
+            hit = self.enrichment.get(_ENRICH + entity_id)
+            if hit is None:
+                misses.append(entity_id)
+            else:
+                found[entity_id] = hit
+        if misses:
+            found.update(await self.load_enrichment(misses))
+        ctx.patterns = [p for e in entity_ids for p in found[e]["patterns"]]
+        pairs = {(s["a"], s["b"]): s for e in entity_ids for s in found[e]["synergies"]}
+        ctx.synergies = sorted(pairs.values(), key=_strongest_first)[: 3 * len(entity_ids)]
+        ctx.cache["enrichment"] = {"hits": len(entity_ids) - len(misses), "misses": len(misses)}
+
+    async def load_enrichment(self, entity_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Fetch and cache each entity's patterns and synergies (also used by the warm-up).
+
+        Two statements per batch of ids, whatever their number; entities without patterns
+        or synergies are cached too (as empty lists), so asking again costs nothing.
+        """
+        loaded: dict[str, dict[str, Any]] = {
+            e: {"patterns": [], "synergies": []} for e in entity_ids
+        }
+        async with self.monitor.track("db.enrichment"), self.sessions() as session:
+            patterns = await QueryOptimizer.batch_fetch(
+                session, lambda ids: select(Pattern).where(Pattern.entity_id.in_(ids)), entity_ids
+            )
+            synergies = await QueryOptimizer.batch_fetch(
+                session,
+                lambda ids: select(Synergy).where(
+                    or_(Synergy.entity_a.in_(ids), Synergy.entity_b.in_(ids))
+                ),
+                entity_ids,
+            )
+        for p in patterns:
+            loaded[p.entity_id]["patterns"].append(
+                {"entity_id": p.entity_id, "hour": p.hour_of_day, "confidence": p.confidence}
+            )
+        keep = 3 * self.max_entities
+        seen: set[tuple[str, str]] = set()  # a pair of two ids can come from two batches
+        for s in sorted(synergies, key=lambda s: (-s.score, s.entity_a, s.entity_b)):
+            if (s.entity_a, s.entity_b) in seen:
+                continue
+            seen.add((s.entity_a, s.entity_b))
+            row = {"a": s.entity_a, "b": s.entity_b, "score": s.score}
+            for entity_id in (s.entity_a, s.entity_b):
+                own = loaded.get(entity_id)
+                if own is not None and len(own["synergies"]) < keep:
+                    own["synergies"].append(row)
+        for entity_id, value in loaded.items():
+            self.enrichment.set(_ENRICH + entity_id, value, self.entity_ttl)
+        return loaded
+
+    def forget_enrichment(self) -> int:
+        """Drop every cached enrichment (after the analysis rewrote patterns and synergies)."""
+        return self.enrichment.invalidate_prefix(_ENRICH)
 
     async def correlate(self, entity_ids: Sequence[str], ctx: QueryContext) -> None:
         """r for every pair of mentioned entities: cached, else computed from event series."""
@@ -228,6 +260,10 @@ class ContextStages:
             results[(a, b)] = value = series_correlation(series, a, b, self.series_hours)
             self.correlations.set(a, b, value, ttl_seconds=self.correlation_ttl)
         return results
+
+
+def _strongest_first(synergy: dict[str, Any]) -> tuple[float, str, str]:
+    return (-synergy["score"], synergy["a"], synergy["b"])
 
 
 def _entity_dict(entity: Entity) -> dict[str, Any]:

@@ -138,6 +138,8 @@ class ServiceRuntime:
             monitor=self.monitor,
         )
         self.stages.series_hours = await series_hours(self.sessions)
+        if report.entities_touched:
+            self.stages.forget_enrichment()  # patterns and synergies were rewritten
         return report
 
     async def stop(self) -> None:
