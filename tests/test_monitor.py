@@ -285,7 +285,7 @@ def test_a_damaged_snapshot_is_refused_whole_and_changes_nothing():
     broken_cache["cache_stats"]["c"]["hits"] = "x"
     with pytest.raises(ConfigurationError, match="damaged monitor snapshot"):
         combined.merge(broken_cache)
-    assert combined.get_stats() == {"operations": {}, "cache_stats": {}}
+    assert combined.get_stats() == {"operations": {}, "cache_stats": {}, "gauges": {}}
     assert combined.snapshot()["operations"] == {}  # no empty recorders left behind
 
 

@@ -9,6 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from perf.errors import ConfigurationError
 from perf.monitor import MonitorCollector, PerformanceMonitor, prometheus_text
 
 
@@ -84,3 +85,25 @@ def test_a_cache_whose_provider_fails_is_left_out_of_the_scrape():
     _, samples = _samples(prometheus_text(monitor))
     assert samples[("perf_cache_hits_total", (("cache", "correlation"),))] == 80
     assert not any(labels == (("cache", "sqlite"),) for _, labels in samples)
+
+
+def test_gauge_groups_are_exported_and_failures_stay_local():
+    monitor = PerformanceMonitor()
+    monitor.register_gauges("db_pool", lambda: {"size": 10, "checked_out": 3, "pool": "Queue"})
+
+    def broken():
+        raise RuntimeError("engine disposed")
+
+    monitor.register_gauges("other_pool", broken)
+    gauges = monitor.get_stats()["gauges"]
+    assert gauges["db_pool"] == {"size": 10, "checked_out": 3}  # non-numbers left out
+    assert "engine disposed" in gauges["other_pool"]["error"]
+    _, samples = _samples(prometheus_text(monitor))
+    assert samples[("perf_gauge", (("group", "db_pool"), ("name", "checked_out")))] == 3
+    assert not any(dict(labels).get("group") == "other_pool" for _, labels in samples)
+
+
+@pytest.mark.parametrize(("group", "provider"), [("", dict), ("pool", "not callable")])
+def test_bad_gauge_registration_is_a_clear_error(group, provider):
+    with pytest.raises(ConfigurationError, match="gauge group"):
+        PerformanceMonitor().register_gauges(group, provider)

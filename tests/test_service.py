@@ -248,6 +248,9 @@ def test_metrics_entities_and_admin_endpoints(tmp_path):
     assert metrics.headers["content-type"] == PROMETHEUS_CONTENT_TYPE
     assert 'perf_operation_duration_seconds_count{operation="query.total"} 1.0' in metrics.text
     assert 'perf_cache_hit_rate{cache="correlation"}' in metrics.text
+    assert (
+        'name="checked_out"' in metrics.text and 'group="db_pool sqlite+aiosqlite' in metrics.text
+    )
     assert len(entities["entities"]) == 5 and "." in entities["entities"][0]["entity_id"]
     assert reset.json() == {"reset": True}
     assert after_reset["operations"] == {} and after_reset["tokens"]["calls"] == 0

@@ -23,6 +23,7 @@ __all__ = ["SNAPSHOT_FORMAT", "PerformanceMonitor", "Tracking", "get_performance
 
 SNAPSHOT_FORMAT = "perf.monitor/1"
 CacheStatsProvider = Callable[[], Mapping[str, Any]]
+GaugeProvider = Callable[[], Mapping[str, Any]]  # current levels, e.g. a pool's checked_out
 
 
 class Tracking:
@@ -98,6 +99,7 @@ class PerformanceMonitor:
         self._operations: dict[str, OperationRecorder] = {}
         self._caches: dict[str, CacheStatsProvider] = {}
         self._merged_caches: dict[str, dict[str, int]] = {}
+        self._gauges: dict[str, GaugeProvider] = {}
         self._lock = threading.Lock()
 
     # -- recording ----------------------------------------------------------------------------
@@ -190,10 +192,45 @@ class PerformanceMonitor:
             result[name] = stats
         return result
 
+    # -- gauges -------------------------------------------------------------------------------
+
+    def register_gauges(self, group: str, provider: GaugeProvider) -> None:
+        """Report the numbers in ``provider()`` (current levels, e.g. a connection pool's
+        size, checked_out, overflow, waits, timeouts) under ``group``."""
+        if not isinstance(group, str) or not group:
+            raise ConfigurationError(f"gauge group must be a non-empty string, got {group!r}")
+        if not callable(provider):
+            raise ConfigurationError(
+                f"provider for gauge group {group!r} must be a zero-argument callable returning "
+                f"a mapping of numbers, got {provider!r}"
+            )
+        with self._lock:
+            self._gauges[group] = provider  # re-registering a group replaces it
+
+    def gauges(self) -> dict[str, dict[str, Any]]:
+        """Each group's numeric values (other values are left out); a provider that raises
+        shows ``error`` instead of breaking the rest."""
+        with self._lock:
+            providers = sorted(self._gauges.items())
+        result: dict[str, dict[str, Any]] = {}
+        for group, provider in providers:
+            try:
+                raw = provider()
+            except Exception as exc:  # one failing provider must not take the stats down
+                result[group] = {"error": f"{type(exc).__name__}: {exc}"}
+                continue
+            result[group] = {
+                key: value
+                for key, value in raw.items()
+                if isinstance(value, int | float) and not isinstance(value, bool)
+            }
+        return result
+
     # -- reading ------------------------------------------------------------------------------
 
     def get_stats(self) -> dict[str, Any]:
-        """``{"operations": {name: {count, errors, ..., recent: {...}}}, "cache_stats": ...}``."""
+        """``{"operations": {name: {count, errors, ..., recent: {...}}}, "cache_stats": ...,
+        "gauges": {group: {name: value}}}``."""
         now = self.clock()
         with self._lock:
             recorders = sorted(self._operations.items())
@@ -202,7 +239,11 @@ class PerformanceMonitor:
             whole, recent = recorder.summaries(now)
             if whole.sketch.count:
                 operations[name] = {**whole.stats(), "recent": recent.stats()}
-        return {"operations": operations, "cache_stats": self.cache_stats()}
+        return {
+            "operations": operations,
+            "cache_stats": self.cache_stats(),
+            "gauges": self.gauges(),
+        }
 
     # -- snapshots ----------------------------------------------------------------------------
 

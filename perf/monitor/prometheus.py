@@ -93,6 +93,15 @@ class MonitorCollector:
             hit_rate.add_metric([name], cache["hit_rate"])
         yield from (hits, misses, hit_rate)
 
+        gauge = GaugeMetricFamily(
+            f"{p}_gauge", "Current levels (e.g. connection pools).", labels=["group", "name"]
+        )
+        for group, values in stats["gauges"].items():
+            for name, value in values.items():
+                if name != "error":
+                    gauge.add_metric([group, name], value)
+        yield gauge
+
 
 def prometheus_text(monitor: PerformanceMonitor | None = None, prefix: str = "perf") -> str:
     """The text exposition for ``/metrics`` (serve it with ``PROMETHEUS_CONTENT_TYPE``)."""

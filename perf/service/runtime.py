@@ -73,6 +73,10 @@ class ServiceRuntime:
         s = self.settings
         preload_encodings()
         self.engine = open_engine(s)
+        pool_name = self.engine.url.render_as_string(hide_password=True)
+        self.monitor.register_gauges(
+            f"db_pool {pool_name}", lambda: shared_engine_stats().get(pool_name, {})
+        )
         self.sessions = session_factory(self.engine)
         _, summary = await ensure_dataset(
             self.engine, s.dataset_seed, s.dataset_scale, s.dataset_days
