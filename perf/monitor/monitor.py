@@ -156,13 +156,7 @@ class PerformanceMonitor:
 
     def register_cache(self, name: str, stats_provider: CacheStatsProvider) -> None:
         """Report ``stats_provider()`` (a mapping with hits and misses) under ``name``."""
-        if not isinstance(name, str) or not name:
-            raise ConfigurationError(f"cache name must be a non-empty string, got {name!r}")
-        if not callable(stats_provider):
-            raise ConfigurationError(
-                f"stats_provider for cache {name!r} must be a zero-argument callable such as "
-                f"cache.stats, got {stats_provider!r}"
-            )
+        _check_provider("cache name", name, stats_provider, "such as cache.stats")
         with self._lock:
             self._caches[name] = stats_provider  # re-registering a name replaces it
 
@@ -197,13 +191,7 @@ class PerformanceMonitor:
     def register_gauges(self, group: str, provider: GaugeProvider) -> None:
         """Report the numbers in ``provider()`` (current levels, e.g. a connection pool's
         size, checked_out, overflow, waits, timeouts) under ``group``."""
-        if not isinstance(group, str) or not group:
-            raise ConfigurationError(f"gauge group must be a non-empty string, got {group!r}")
-        if not callable(provider):
-            raise ConfigurationError(
-                f"provider for gauge group {group!r} must be a zero-argument callable returning "
-                f"a mapping of numbers, got {provider!r}"
-            )
+        _check_provider("gauge group", group, provider, "returning a mapping of numbers")
         with self._lock:
             self._gauges[group] = provider  # re-registering a group replaces it
 
@@ -305,6 +293,16 @@ class PerformanceMonitor:
 
 def _is_seconds(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_provider(kind: str, name: object, provider: object, expected: str) -> None:
+    if not isinstance(name, str) or not name:
+        raise ConfigurationError(f"{kind} must be a non-empty string, got {name!r}")
+    if not callable(provider):
+        raise ConfigurationError(
+            f"the provider for {kind} {name!r} must be a zero-argument callable {expected}, "
+            f"got {provider!r}"
+        )
 
 
 def _read_provider(name: str, provider: CacheStatsProvider) -> dict[str, Any]:

@@ -6,8 +6,9 @@ access, and nothing here imports pandas, numpy or Locust.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from perf._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from perf.report.bars import BarCheck, check_bars, format_bars
@@ -87,10 +88,6 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module 'perf.report' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"perf.report.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(
+    __name__, {name: f"perf.report.{module}" for name, module in _MODULES.items()}
+)

@@ -6,8 +6,9 @@ the names below load their modules on first access.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from perf._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from perf.service.analysis import AnalysisReport, run_analysis, warm_caches
@@ -62,10 +63,6 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'perf.service' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"perf.service.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(
+    __name__, {name: f"perf.service.{home}" for name, home in _HOMES.items()}
+)
