@@ -14,9 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -69,20 +67,8 @@ def _open_folder(args: argparse.Namespace, repo: Path) -> Any:
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
     """SIGTERM stops a load run like Ctrl-C does: children stopped, manifest finalised."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    raise KeyboardInterrupt
 
 
 # -- perf bench ------------------------------------------------------------------------------
@@ -176,8 +162,12 @@ def _service_settings(overrides: Mapping[str, str]) -> dict[str, Any]:
 
 def _load_stage(folder: Any, repo: Path, options: Any) -> int:
     from perf.report.load_run import run_load  # noqa: PLC0415
+    from perf.report.processes import handling_signal  # noqa: PLC0415
 
-    with tempfile.TemporaryDirectory(prefix="perf-load-") as scratch, _sigterm_interrupts():
+    with (
+        tempfile.TemporaryDirectory(prefix="perf-load-") as scratch,
+        handling_signal(signal.SIGTERM, _raise_interrupt),
+    ):
         overrides = {} if options.host else _service_overrides(folder.path, Path(scratch))
         settings: dict[str, Any] = {"env": _perf_env({**os.environ, **overrides})}
         if not options.host:

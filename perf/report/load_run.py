@@ -13,11 +13,9 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from typing import Any
 from perf.errors import ConfigurationError
 from perf.report.processes import (
     free_port,
+    handling_signal,
     http_json,
     start_process,
     stop_process,
@@ -110,19 +109,6 @@ def _locust_command(run: Path, url: str, options: LoadOptions, repo: Path) -> li
     if options.processes:
         command += ["--processes", str(options.processes)]
     return command
-
-
-@contextmanager
-def _no_interrupts() -> Iterator[None]:
-    """Let cleanup finish: ignore a second Ctrl-C while stopping the children."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def check_host(url: str) -> None:
@@ -239,7 +225,7 @@ def run_load(
         say(f"[perf load] the service did not start: {exc}; see {folder.path / 'service.log'}")
         exit_code, status = 1, "failed"
     finally:
-        with _no_interrupts():
+        with handling_signal(signal.SIGINT, signal.SIG_IGN):  # let cleanup finish
             if locust is not None:
                 stop_process(locust, grace_seconds=20.0)
             _collect(folder, url, say)

@@ -12,20 +12,40 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 __all__ = [
     "free_port",
+    "handling_signal",
     "http_json",
     "start_process",
     "stop_process",
     "wait_for_http",
 ]
+
+
+SignalHandler = Callable[[int, Any], Any] | int | signal.Handlers
+
+
+@contextmanager
+def handling_signal(signum: int, handler: SignalHandler) -> Iterator[None]:
+    """Handle ``signum`` with ``handler`` for the block, then restore the previous handler.
+    Only the main thread may set handlers: elsewhere the block runs unchanged."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signum, previous)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
