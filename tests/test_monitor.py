@@ -8,22 +8,10 @@ import json
 import threading
 
 import pytest
+from fakes import FakeClock
 
 from perf.errors import ConfigurationError
 from perf.monitor import PerformanceMonitor, get_performance_monitor, track_performance
-
-
-class FakeClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def make_monitor(start: float = 1000.0, wall: float = 1_700_000_000.0):
