@@ -15,7 +15,7 @@ import httpx
 from sqlalchemy import text
 
 from perf.cache import CacheManager, CorrelationCache, TwoTierCache
-from perf.db import shared_engine_stats
+from perf.db import pool_stats, shared_engine_stats
 from perf.errors import ConfigurationError
 from perf.monitor import PerformanceMonitor
 from perf.service.analysis import (
@@ -74,9 +74,7 @@ class ServiceRuntime:
         preload_encodings()
         self.engine = open_engine(s)
         pool_name = self.engine.url.render_as_string(hide_password=True)
-        self.monitor.register_gauges(
-            f"db_pool {pool_name}", lambda: shared_engine_stats().get(pool_name, {})
-        )
+        self.monitor.register_gauges(f"db_pool {pool_name}", lambda: pool_stats(self.engine))
         self.sessions = session_factory(self.engine)
         _, summary = await ensure_dataset(
             self.engine, s.dataset_seed, s.dataset_scale, s.dataset_days
