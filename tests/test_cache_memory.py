@@ -43,11 +43,13 @@ def test_expired_entries_counted_and_dropped(clock):
     assert len(cache) == 0
 
 
-def test_get_with_expiry_reports_time_left(clock):
+def test_time_left(clock):
     cache = MemoryCache(10, clock=clock)
     cache.set("a", 1, ttl=30)
     clock.advance(10)
-    assert cache.get_with_expiry("a") == (1, pytest.approx(20))
+    assert cache.time_left("a") == pytest.approx(20)
+    assert cache.get("a") == 1
+    assert cache.time_left("absent") == 0.0
 
 
 def test_tuple_keys_namespace_is_first_element(clock):

@@ -22,7 +22,7 @@ def test_disk_hit_is_promoted_with_its_remaining_ttl(tmp_path, clock):
     fresh = TwoTierCache(path, clock=clock)  # a restart: empty memory tier
     assert fresh.get("k") == "v"
     assert fresh.stats()["disk_hits"] == 1
-    assert fresh.memory.get_with_expiry("k")[1] == pytest.approx(40)
+    assert fresh.memory.time_left("k") == pytest.approx(40)
     assert fresh.get("k") == "v"
     assert fresh.stats()["memory_hits"] == 1
     clock.advance(41)  # past the original expiry: gone from both tiers

@@ -93,19 +93,10 @@ class MemoryCache:
         entry = self._data.get(key)
         return entry[0] if entry is not None and entry[1] > self._clock() else default
 
-    def get_with_expiry(self, key: Hashable) -> tuple[Any, float]:
-        """``(value, seconds left)`` of a live entry, or ``(MISSING, 0.0)``. Counts like get."""
+    def time_left(self, key: Hashable) -> float:
+        """Seconds until ``key`` expires (0.0 when absent or expired); counts nothing."""
         entry = self._data.get(key)
-        if entry is not None:
-            left = entry[1] - self._clock()
-            if left > 0:
-                try:
-                    self._on_hit(key)
-                except KeyError:
-                    pass
-                self._stats.hits += 1
-                return entry[0], left
-        return self._miss(key, MISSING), 0.0
+        return max(0.0, entry[1] - self._clock()) if entry is not None else 0.0
 
     def _miss(self, key: Hashable, default: Any) -> Any:
         with self._lock:
