@@ -183,7 +183,7 @@ class SQLiteCache:
         return self._stats.as_dict(size=size, bytes=used, max_bytes=self.max_bytes)
 
     def reset_stats(self) -> None:
-        self._stats = CacheStats()
+        self._stats.reset()
 
     def close(self) -> None:
         with self._lock:
