@@ -132,6 +132,7 @@ def _load_options(args: argparse.Namespace) -> Any:
         host=args.host,
         open_rate=args.open_rate,
         processes=args.processes,
+        service_workers=args.service_workers,
         workload=params,
         targets=Path(args.targets) if args.targets else None,
         progress_seconds=args.progress,
@@ -220,6 +221,9 @@ def _add_load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="load an already running service at this URL instead")
     parser.add_argument("--open-rate", type=float, help="open model: total requests per second")
     parser.add_argument("--processes", type=int, help="Locust worker processes (distributed)")
+    parser.add_argument(
+        "--service-workers", type=int, default=1, help="uvicorn workers of the service (default 1)"
+    )
     parser.add_argument("--targets", help="TOML with the targets (default: pyproject.toml)")
     parser.add_argument(
         "--workload", action="append", metavar="KEY=VALUE",

@@ -180,3 +180,42 @@ def test_ctrl_c_stops_locust_and_the_service(tmp_path):
     assert manifest["stages"]["load"]["status"] == "interrupted"
     assert manifest["status"] == "interrupted"
     assert output.strip().splitlines()[-1] == str(run)
+
+
+@pytest.mark.slow
+def test_scaled_out_open_model_run_counts_every_request_once(tmp_path):
+    """Open model, two Locust processes, two service workers: the merged monitor, the token
+    log and the merged request log all count the same requests."""
+    run, users, rate = tmp_path / "run", 4, 20.0
+    done = subprocess.run(
+        perf("load", "--users", str(users), "--spawn-rate", "4", "--duration", "4s",
+             "--open-rate", f"{rate:g}", "--processes", "2", "--service-workers", "2",
+             "--run-dir", str(run), "--targets", str(_targets(tmp_path, 60_000, 60_000))),
+        capture_output=True, text=True, timeout=180, cwd=ROOT, env=ENV, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    workload = json.loads((run / "manifest.json").read_text())["stages"]["load"]["workload"]
+    assert (workload["model"], workload["locust_processes"], workload["service_workers"]) == (
+        "open", 2, 2,
+    )  # fmt: skip
+    assert not list(run.glob("requests.worker-*.jsonl"))  # merged into requests.jsonl
+
+    records = read_request_log(run / "requests.jsonl")
+    counts = Counter(r.name for r in records)
+    assert counts == {
+        e["name"]: e["num_requests"] for e in json.loads((run / "locust.json").read_text())
+    }
+    monitor = json.loads((run / "monitor.json").read_text())
+    assert monitor["operations"]["query.total"]["count"] == counts["/query"]
+    assert monitor["tokens"]["calls"] == counts["/query"]
+    assert len((run / "tokens.jsonl").read_text().splitlines()) == counts["/query"]
+    assert len({w["pid"] for w in monitor["workers"]}) == 2
+    assert all(w["generation"] == 1 and "left_out" not in w for w in monitor["workers"])
+
+    # Open model: each user's requests leave on a fixed schedule, one every users/rate
+    # seconds, so the intended starts fall into at most `users` phases of that period.
+    period = users / rate
+    phases = sorted((r.intended_start % period) for r in records)
+    distinct = [p for i, p in enumerate(phases) if i == 0 or p - phases[i - 1] > 1e-4]
+    wrapped = len(distinct) > 1 and period - distinct[-1] + distinct[0] <= 1e-4
+    assert 1 <= len(distinct) - wrapped <= users

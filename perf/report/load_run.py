@@ -63,6 +63,7 @@ class LoadOptions:
     host: str | None = None
     open_rate: float | None = None
     processes: int | None = None
+    service_workers: int = 1
     workload: WorkloadParams = field(default_factory=WorkloadParams)
     targets: Path | None = None  # default: the repo's pyproject.toml
     progress_seconds: float = 2.0
@@ -77,6 +78,15 @@ class LoadOptions:
             raise ConfigurationError(f"--open-rate must be > 0 requests/s, got {self.open_rate}")
         if self.processes is not None and self.processes < 1:
             raise ConfigurationError(f"--processes must be at least 1, got {self.processes}")
+        if self.service_workers < 1:
+            raise ConfigurationError(
+                f"--service-workers must be at least 1, got {self.service_workers}"
+            )
+        if self.host and self.service_workers != 1:
+            raise ConfigurationError(
+                "--service-workers starts our own service; with --host, start it yourself "
+                "(`perf serve --workers N`)"
+            )
 
     def recorded(self) -> dict[str, Any]:
         return {
@@ -87,6 +97,7 @@ class LoadOptions:
             "model": "open" if self.open_rate else "closed",
             "open_rate": self.open_rate,
             "locust_processes": self.processes,
+            "service_workers": self.service_workers,
             **self.workload.as_dict(),
         }
 
@@ -132,7 +143,9 @@ def _collect(folder: RunFolder, url: str | None, say: Say) -> None:
             part.unlink()
     if url is not None:
         try:
-            write_json_atomic(run / "monitor.json", http_json("GET", f"{url}/performance/stats"))
+            # settle: with several service workers, wait until each has published its last figures
+            stats = http_json("GET", f"{url}/performance/stats?settle=1")
+            write_json_atomic(run / "monitor.json", stats)
         except (urllib.error.URLError, OSError, ValueError) as exc:
             say(f"[perf load] could not fetch {url}/performance/stats for monitor.json: {exc}")
 
@@ -200,7 +213,7 @@ def run_load(
             service_log = (folder.path / "service.log").open("wb")
             service = start_process(
                 [sys.executable, "-m", "perf.cli", "serve", "--host", "127.0.0.1",
-                 "--port", url.rsplit(":", 1)[1]],
+                 "--port", url.rsplit(":", 1)[1], "--workers", str(options.service_workers)],
                 env=service_env, cwd=repo, log=service_log,
             )  # fmt: skip
             extra["service"] = {"pid": service.pid, "url": url, "log": "service.log"}

@@ -161,8 +161,8 @@ def _add_routes(app: FastAPI, runtime: ServiceRuntime, count: Callable[[str], No
         return body
 
     @app.get("/performance/stats")
-    async def performance_stats() -> dict[str, Any]:
-        return runtime.stats()
+    async def performance_stats(settle: bool = False) -> dict[str, Any]:
+        return await runtime.stats(settle)
 
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:
@@ -184,9 +184,8 @@ def _add_routes(app: FastAPI, runtime: ServiceRuntime, count: Callable[[str], No
             return {"entities": [{"entity_id": e, "name": n} for e, n in rows]}
 
     @app.post("/admin/reset-stats")
-    async def reset_stats() -> dict[str, bool]:
-        runtime.reset_stats()
-        return {"reset": True}
+    async def reset_stats() -> dict[str, Any]:
+        return await runtime.reset_stats()
 
     @app.post("/admin/clear-caches")
     async def clear_caches() -> dict[str, list[str]]:

@@ -21,7 +21,7 @@ def _settings(**overrides: Any) -> Any:
 def _serve(args: argparse.Namespace) -> int:
     from perf.service.server import run_service  # noqa: PLC0415
 
-    return run_service(_settings(llm_base_url=args.llm_url), args.host, args.port)
+    return run_service(_settings(llm_base_url=args.llm_url), args.host, args.port, args.workers)
 
 
 def _stub(args: argparse.Namespace) -> int:
@@ -50,6 +50,12 @@ def add_commands(subparsers: Any) -> None:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument(
         "--llm-url", default=None, help="OpenAI-compatible base URL (default: PERF_LLM_BASE_URL)"
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="uvicorn worker processes (default 1); their /performance/stats figures are merged",
     )
     serve.set_defaults(func=_serve)
 

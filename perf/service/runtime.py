@@ -32,6 +32,7 @@ from perf.service.scheduler import AnalysisScheduler
 from perf.service.settings import ServiceSettings
 from perf.service.store import ensure_dataset, open_engine, session_factory
 from perf.service.tokenlog import TokenLog
+from perf.service.workers import WorkerStatsShare, WorkerSync
 from perf.tokens import preload_encodings
 
 __all__ = ["CACHE_TYPES", "ServiceRuntime"]
@@ -68,6 +69,7 @@ class ServiceRuntime:
         self.llm_transport = llm_transport
         self.started_at = time.time()
         self.startup: dict[str, Any] = {}
+        self.workers: WorkerSync | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -127,6 +129,12 @@ class ServiceRuntime:
         )
         if s.analysis_scheduler:
             self.scheduler.start()
+        if s.worker_stats_dir is not None:  # one of several workers: share figures
+            share = WorkerStatsShare(
+                s.worker_stats_dir, interval_seconds=s.worker_stats_interval_seconds
+            )
+            self.workers = WorkerSync(share, self.monitor, self._figures, self._reset_local)
+            self.workers.start()
         self.startup = {"dataset": _summary(summary),
                         "analysis": first.as_dict(), "warm_up": warmed}  # fmt: skip
 
@@ -146,6 +154,8 @@ class ServiceRuntime:
 
     async def stop(self) -> None:
         await self.scheduler.stop()
+        if self.workers is not None:
+            await self.workers.stop()
         try:
             await save_usage(self.sessions, self.pipeline.mentions)
         finally:
@@ -162,7 +172,14 @@ class ServiceRuntime:
         async with self.monitor.track("db.health"), self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
-    def reset_stats(self) -> None:
+    async def reset_stats(self) -> dict[str, Any]:
+        """Reset the figures (of every worker, when there are several)."""
+        if self.workers is None:
+            self._reset_local()
+            return {"reset": True}
+        return {"reset": True, "workers_not_reset": await self.workers.reset_all()}
+
+    def _reset_local(self) -> None:
         self.monitor.reset()
         for name in CACHE_TYPES:
             reset = getattr(self.caches.cache(name), "reset_stats", None)
@@ -171,9 +188,20 @@ class ServiceRuntime:
         self.pipeline.counters.clear()
         self.token_log.reset()
 
-    def stats(self) -> dict[str, Any]:
-        stats = self.monitor.get_stats()
+    def _figures(self) -> dict[str, Any]:
+        """This worker's mergeable figures."""
         return {
+            "monitor": self.monitor.snapshot(),
+            "tokens": self.token_log.totals().as_dict(),
+            "counters": dict(self.pipeline.counters),
+        }
+
+    async def stats(self, settle: bool = False) -> dict[str, Any]:
+        """``/performance/stats``; with several workers, operations, cache hit rates, tokens
+        and counters are everyone's (``settle``: see ``WorkerSync.merged``), the rest this
+        worker's own."""
+        stats = self.monitor.get_stats()
+        body = {
             "operations": stats["operations"],
             "cache_stats": stats["cache_stats"],
             "cache_manager": self.caches.get_cache_stats(),
@@ -184,6 +212,11 @@ class ServiceRuntime:
             "analysis": self.scheduler.status(),
             "startup": self.startup,
         }
+        if self.workers is not None:
+            merged = await self.workers.merged(settle)
+            merged["tokens"] = merged["tokens"].summary(self.token_log.path)
+            body.update(merged)
+        return body
 
 
 def _summary(summary: Any) -> dict[str, Any]:

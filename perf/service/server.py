@@ -12,17 +12,27 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import httpx
 import uvicorn
 
 from perf.errors import ConfigurationError
+from perf.service.analysis import AnalysisReport
 from perf.service.app import create_app
 from perf.service.settings import ServiceSettings
 from perf.service.stub import StubConfig, create_stub_app
 
-__all__ = ["free_port", "run_analysis_once", "run_service", "run_stub", "start_stub_process"]
+__all__ = [
+    "free_port",
+    "prepare_data",
+    "run_analysis_once",
+    "run_service",
+    "run_stub",
+    "start_stub_process",
+]
 
 LOOPBACK = "127.0.0.1"
 
@@ -80,8 +90,19 @@ def start_stub_process(port: int, host: str = LOOPBACK) -> subprocess.Popen[byte
     return process
 
 
-def run_service(settings: ServiceSettings, host: str, port: int) -> int:
-    """Serve until interrupted; with no LLM URL, start the stub first and stop it after."""
+def run_service(settings: ServiceSettings, host: str, port: int, workers: int = 1) -> int:
+    """Serve until interrupted; with no LLM URL, start the stub first and stop it after.
+
+    ``workers > 1``: the dataset and the analysis are brought up to date once, here, then
+    uvicorn runs that many worker processes that share their figures (``perf.service.workers``).
+    """
+    if workers < 1:
+        raise ConfigurationError(f"--workers must be at least 1, got {workers}")
+    if workers > 1 and settings.analysis_scheduler:
+        raise ConfigurationError(
+            "PERF_ANALYSIS_SCHEDULER=true runs the analysis in every worker; with --workers > 1 "
+            "run it as its own job instead (`perf analyze`, e.g. daily from cron)"
+        )
     stub = None
     if settings.llm_base_url is None:
         stub_port = free_port()
@@ -89,7 +110,10 @@ def run_service(settings: ServiceSettings, host: str, port: int) -> int:
         settings = settings.model_copy(update={"llm_base_url": f"http://{LOOPBACK}:{stub_port}/v1"})
         print(f"LLM stub on {settings.llm_base_url}", file=sys.stderr)
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+        if workers == 1:
+            uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+        else:
+            _run_workers(settings, host, port, workers)
     finally:
         if stub is not None:
             stub.terminate()
@@ -97,42 +121,67 @@ def run_service(settings: ServiceSettings, host: str, port: int) -> int:
     return 0
 
 
+def _run_workers(settings: ServiceSettings, host: str, port: int, workers: int) -> None:
+    asyncio.run(prepare_data(settings, full=False))  # once, not raced by every worker
+    with tempfile.TemporaryDirectory(prefix="perf-workers-") as scratch:
+        shared = settings.worker_stats_dir or Path(scratch)
+        shared.mkdir(parents=True, exist_ok=True)
+        for stale in [*shared.glob("worker-*.json"), shared / "generation"]:
+            stale.unlink(missing_ok=True)  # a previous serve's figures
+        # The workers are new processes: they read their settings from the environment.
+        os.environ["PERF_LLM_BASE_URL"] = str(settings.llm_base_url)
+        os.environ["PERF_WORKER_STATS_DIR"] = str(shared)
+        uvicorn.run(
+            "perf.service.app:create_app",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="warning",
+        )
+
+
 def run_stub(settings: ServiceSettings, host: str, port: int) -> int:
     uvicorn.run(create_stub_app(stub_config(settings)), host=host, port=port, log_level="warning")
     return 0
 
 
-def run_analysis_once(settings: ServiceSettings, full: bool) -> int:
-    """``perf analyze``: bring the analysis up to date (filling the on-disk correlation cache)."""
+async def prepare_data(settings: ServiceSettings, *, full: bool) -> AnalysisReport:
+    """Load the dataset if needed and bring the analysis (and the correlation cache) up to
+    date."""
     from perf.cache import CacheManager  # noqa: PLC0415
     from perf.service.analysis import run_analysis  # noqa: PLC0415
     from perf.service.store import ensure_dataset, open_engine, session_factory  # noqa: PLC0415
 
-    async def main() -> None:
-        engine = open_engine(settings)
+    engine = open_engine(settings)
+    try:
+        await ensure_dataset(
+            engine, settings.dataset_seed, settings.dataset_scale, settings.dataset_days
+        )
+        settings.cache_dir.mkdir(parents=True, exist_ok=True)
+        caches = CacheManager(cache_dir=settings.cache_dir)
+        caches.create("correlation", "two_tier")
+        correlations = caches.correlation_cache()
         try:
-            await ensure_dataset(
-                engine, settings.dataset_seed, settings.dataset_scale, settings.dataset_days
-            )
-            settings.cache_dir.mkdir(parents=True, exist_ok=True)
-            caches = CacheManager(cache_dir=settings.cache_dir)
-            caches.create("correlation", "two_tier")
-            correlations = caches.correlation_cache()
-            report = await run_analysis(
+            return await run_analysis(
                 session_factory(engine),
                 full=full,
                 concurrency=settings.analysis_concurrency,
                 correlations=correlations,
                 correlation_ttl=settings.correlation_ttl_seconds,
             )
-            correlations.close()
-            print(json.dumps(report.as_dict(), indent=2))
         finally:
-            await engine.dispose()
+            correlations.close()
+    finally:
+        await engine.dispose()
 
+
+def run_analysis_once(settings: ServiceSettings, full: bool) -> int:
+    """``perf analyze``: bring the analysis up to date (filling the on-disk correlation cache)."""
     try:
-        asyncio.run(main())
+        report = asyncio.run(prepare_data(settings, full=full))
     except ConfigurationError as exc:
         print(f"perf analyze: {exc}", file=sys.stderr)
         return 2
+    print(json.dumps(report.as_dict(), indent=2))
     return 0

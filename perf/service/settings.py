@@ -72,6 +72,12 @@ class ServiceSettings(BaseSettings):
     warm_up_entities: int = Field(default=200, ge=0)
     warm_up_pairs: int = Field(default=500, ge=0)
 
+    # -- several worker processes (`perf serve --workers N` sets the folder) -----------------
+    worker_stats_dir: Path | None = Field(
+        default=None, description="where workers share their figures; None: a single worker"
+    )
+    worker_stats_interval_seconds: float = Field(default=0.5, gt=0)
+
     # -- the LLM stub ----------------------------------------------------------------------
     stub_latency_median_ms: float = Field(default=40.0, ge=0)
     stub_latency_p95_ms: float = Field(default=120.0, ge=0)
