@@ -219,3 +219,25 @@ def test_scaled_out_open_model_run_counts_every_request_once(tmp_path):
     distinct = [p for i, p in enumerate(phases) if i == 0 or p - phases[i - 1] > 1e-4]
     wrapped = len(distinct) > 1 and period - distinct[-1] + distinct[0] <= 1e-4
     assert 1 <= len(distinct) - wrapped <= users
+
+
+@pytest.mark.slow
+def test_perf_run_puts_benchmarks_and_load_in_one_folder(tmp_path):
+    suite = tmp_path / "bench_tiny.py"
+    suite.write_text("def test_tiny(benchmark):\n    benchmark(sum, range(10))\n")
+    results = tmp_path / "results"
+    done = subprocess.run(
+        perf("run", "--results-dir", str(results), "--users", "2", "--duration", "3s",
+             "--targets", str(_targets(tmp_path, 60_000, 60_000)), *FAST_USERS,
+             "--", str(suite), "-q", "-p", "no:cacheprovider"),
+        capture_output=True, text=True, timeout=180, cwd=ROOT, env=ENV, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    run = Path(done.stdout.strip().splitlines()[-1])
+    assert run.parent == results / "runs"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert list(manifest["stages"]) == ["bench", "load"]
+    assert all(s["exit_code"] == 0 for s in manifest["stages"].values())
+    assert {"benchmarks.json", "requests.jsonl", "monitor.json"} <= set(manifest["files"])
+    names = [b["name"] for b in json.loads((run / "benchmarks.json").read_text())["benchmarks"]]
+    assert names == ["test_tiny"]
