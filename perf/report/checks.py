@@ -226,7 +226,7 @@ def _budget_check(run: Path, records: list[dict[str, Any]], targets: Mapping[str
     bad = {}
     for number, record in enumerate(records, 1):
         if problems := _budget_violations(record, budget):
-            bad[number] = problems
+            bad[f"tokens.jsonl:{number}"] = problems
     details = {
         "calls": len(records),
         "cut_calls": sum(bool(r.get("cut")) for r in records),
