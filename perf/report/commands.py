@@ -1,0 +1,155 @@
+"""``perf report`` and ``perf gate``: added to the main CLI's parser by ``add_commands``.
+
+Both take a run (``latest``, a run id or prefix, ``baseline[:name]``, or a path) and record
+themselves as a stage of the run's manifest (``report`` / ``gate``). Unlike the producing
+stages they may run again on the same folder: the previous entry is replaced, and their
+outputs (``report/``, ``gate.json``) are rewritten. Bad input (an unknown run, unreadable
+targets or run files) exits with code 2 and says what to do. Nothing heavy is imported here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from perf.errors import ConfigurationError
+
+__all__ = ["add_commands"]
+
+EXIT_BAD_INPUT = 2
+
+
+def _locate(args: argparse.Namespace) -> tuple[Any, Path]:
+    """The run folder and the targets file the arguments name."""
+    from perf.cli import _repo_root, _results_root  # noqa: PLC0415
+    from perf.report.runs import find_run  # noqa: PLC0415
+
+    repo = _repo_root()
+    folder = find_run(_results_root(args, repo), args.run)
+    targets = Path(args.targets) if args.targets else repo / "pyproject.toml"
+    return folder, targets
+
+
+def _restart_stage(folder: Any, stage: str) -> None:
+    """Begin ``stage``, replacing the entry an earlier run of it left in the manifest."""
+    from perf.report.runs import write_json_atomic  # noqa: PLC0415
+
+    manifest = folder.read_manifest()
+    if manifest.get("stages", {}).pop(stage, None) is not None:
+        manifest["files"] = folder.files()
+        write_json_atomic(folder.manifest_path, manifest)
+    folder.begin_stage(stage, command=["perf", *sys.argv[1:]])
+
+
+def _bad_input(command: str, exc: Exception) -> int:
+    print(f"perf {command}: error: {exc}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _gate(args: argparse.Namespace) -> int:
+    from perf.report.gate import run_gate  # noqa: PLC0415
+    from perf.report.runs import find_run  # noqa: PLC0415
+    from perf.report.targets import load_targets  # noqa: PLC0415
+
+    try:
+        folder, targets = _locate(args)
+        load_targets(targets)  # bad targets: exit 2 before the manifest is touched
+        baseline = None
+        if args.baseline:
+            from perf.cli import _repo_root, _results_root  # noqa: PLC0415
+
+            baseline = find_run(_results_root(args, _repo_root()), args.baseline).path
+    except (ConfigurationError, FileNotFoundError) as exc:
+        return _bad_input("gate", exc)
+    _restart_stage(folder, "gate")
+    code, extra = EXIT_BAD_INPUT, {}
+    try:
+        result = run_gate(
+            folder.path,
+            targets,
+            allow_missing=args.allow_missing,
+            skip=args.skip or (),
+            baseline=baseline,
+            baseline_tolerance=args.baseline_tolerance,
+        )
+        code = result.exit_code
+        extra = {"verdict": "pass" if result.passed else "fail", "counts": result.counts()}
+    except (ConfigurationError, FileNotFoundError, ValueError) as exc:
+        return _bad_input("gate", exc)
+    finally:  # a completed gate is a finished stage, whatever its verdict
+        status = "failed" if code == EXIT_BAD_INPUT else "finished"
+        folder.finish_stage("gate", exit_code=code, status=status, extra=extra)
+    return code
+
+
+def _report(args: argparse.Namespace) -> int:
+    from perf.report.checks import run_checks  # noqa: PLC0415
+    from perf.report.notebooks import find_notebooks, write_report  # noqa: PLC0415
+    from perf.report.targets import load_targets  # noqa: PLC0415
+
+    try:
+        folder, targets_path = _locate(args)
+        from perf.cli import _repo_root  # noqa: PLC0415
+
+        notebooks = find_notebooks(Path(args.notebooks or _repo_root() / "notebooks"))
+        checks = run_checks(folder.path, load_targets(targets_path))
+    except (ConfigurationError, FileNotFoundError, ValueError) as exc:
+        return _bad_input("report", exc)
+    _restart_stage(folder, "report")
+    code, extra = 1, {}
+    try:
+        results = write_report(folder.path, notebooks, checks, targets_path=targets_path)
+        failed = [r for r in results if r.status == "failed"]
+        for r in failed:
+            print(f"perf report: notebook {r.name} failed: {r.error}", file=sys.stderr)
+        code = 1 if failed else 0
+        extra = {"notebooks": {r.name: r.status for r in results}, "summary": "report/summary.md"}
+    finally:
+        folder.finish_stage("report", exit_code=code, extra=extra)
+    print(folder.path / "report")
+    return code
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "run", nargs="?", default="latest",
+        help="run id (or prefix), a run folder path, baseline[:name], or latest (default)",
+    )  # fmt: skip
+    parser.add_argument("--results-dir", help="results root (default: $PERF_RESULTS_DIR, "
+                        "else results/ in the repo)")  # fmt: skip
+    parser.add_argument("--targets", help="TOML with the targets (default: pyproject.toml)")
+
+
+def add_commands(subparsers: Any) -> None:
+    """Add ``report`` and ``gate`` to an argparse ``add_subparsers()`` object."""
+    report = subparsers.add_parser(
+        "report", help="execute the notebooks against a run: <run>/report/*.html + summary.md"
+    )
+    _add_run_arguments(report)
+    report.add_argument("--notebooks", help="folder of notebooks (default: notebooks/)")
+    report.set_defaults(func=_report)
+
+    gate = subparsers.add_parser(
+        "gate", help="check a run against the targets: <run>/gate.json, exit 0 pass / 1 fail"
+    )
+    _add_run_arguments(gate)
+    gate.add_argument(
+        "--allow-missing", action="store_true",
+        help="let checks without data (e.g. no benchmarks.json) pass instead of failing",
+    )  # fmt: skip
+    gate.add_argument(
+        "--skip", action="append", metavar="PATTERN",
+        help="do not count checks matching this fnmatch pattern, e.g. 'db_query_p95_ms*' "
+        "(still written to gate.json; repeatable)",
+    )  # fmt: skip
+    gate.add_argument(
+        "--baseline", metavar="RUN",
+        help="also compare benchmark medians with this run, e.g. baseline or baseline:NAME",
+    )  # fmt: skip
+    gate.add_argument(
+        "--baseline-tolerance", type=float, default=0.5,
+        help="allowed slowdown vs the baseline's medians (default 0.5 = 1.5x)",
+    )  # fmt: skip
+    gate.set_defaults(func=_gate)

@@ -1,0 +1,169 @@
+"""The gate: every check of one run turned into ``gate.json`` and an exit code.
+
+Exit codes: ``0`` every counted check passed, ``1`` a check failed (or had no data), ``2`` bad
+input (an unknown run, an unreadable targets file; raised as errors for the CLI to map).
+
+"No data" fails the gate: a run that did not measure a target has not met it. Pass
+``allow_missing=True`` (``--allow-missing``) to let missing data pass, e.g. for a run made by
+``perf load`` alone with no benchmarks. ``skip`` names checks (``fnmatch`` patterns, e.g.
+``db_query_p95_ms*``) that are still computed and written but do not count.
+
+Optionally, ``baseline`` (another run folder, e.g. ``results/baselines/<name>``) adds one
+check per benchmark both runs have: this run's median must be at most ``1 + tolerance`` times
+the baseline's median. Medians only: the mean failed identical runs here (design.md).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from perf.report.checks import FAIL, NO_DATA, PASS, Check, run_checks
+from perf.report.readers import read_benchmarks
+from perf.report.runs import write_json_atomic
+from perf.report.targets import load_targets
+
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_FAIL",
+    "EXIT_PASS",
+    "GATE_FILE",
+    "GateResult",
+    "baseline_checks",
+    "decide",
+    "run_gate",
+]
+
+GATE_FILE = "gate.json"
+EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+DEFAULT_BASELINE_TOLERANCE = 0.5
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    """The checks of one run and what the gate made of them."""
+
+    checks: list[Check]
+    skipped: frozenset[str]  # names of the checks that do not count
+    allow_missing: bool
+
+    def blocking(self) -> list[Check]:
+        """Counted checks that stop the gate: failures, and no data unless allowed."""
+        stop = {FAIL} if self.allow_missing else {FAIL, NO_DATA}
+        return [c for c in self.checks if c.name not in self.skipped and c.verdict in stop]
+
+    @property
+    def passed(self) -> bool:
+        return not self.blocking()
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_PASS if self.passed else EXIT_FAIL
+
+    def counts(self) -> dict[str, int]:
+        counted = [c for c in self.checks if c.name not in self.skipped]
+        counts = {v: sum(c.verdict == v for c in counted) for v in (PASS, FAIL, NO_DATA)}
+        return {**counts, "skipped": len(self.checks) - len(counted)}
+
+    def as_dict(self) -> dict[str, Any]:
+        blocking = {c.name for c in self.blocking()}
+        return {
+            "verdict": PASS if self.passed else FAIL,
+            "exit_code": self.exit_code,
+            "allow_missing": self.allow_missing,
+            "counts": self.counts(),
+            "checks": [
+                {**c.as_dict(), "skipped": c.name in self.skipped, "blocking": c.name in blocking}
+                for c in self.checks
+            ],
+        }
+
+    def summary_line(self) -> str:
+        counts = self.counts()
+        tally = ", ".join(f"{n} {v}" for v, n in counts.items())
+        if self.passed:
+            return f"gate: PASS ({tally})"
+        names = ", ".join(c.name for c in self.blocking())
+        return f"gate: FAIL ({tally}); blocking: {names}"
+
+
+def decide(
+    checks: Sequence[Check], *, allow_missing: bool = False, skip: Iterable[str] = ()
+) -> GateResult:
+    """The gate's verdict over ``checks``; ``skip`` holds fnmatch patterns of check names."""
+    patterns = list(skip)
+    skipped = frozenset(
+        c.name for c in checks if any(fnmatch.fnmatchcase(c.name, p) for p in patterns)
+    )
+    return GateResult(list(checks), skipped, allow_missing)
+
+
+def baseline_checks(
+    run: Path, baseline: Path, tolerance: float = DEFAULT_BASELINE_TOLERANCE
+) -> list[Check]:
+    """One check per benchmark in both runs: median <= (1 + tolerance) x the baseline's."""
+    if tolerance < 0:
+        raise ValueError(f"baseline tolerance must be >= 0, got {tolerance}")
+    ours = {b["name"]: b["stats"]["median"] for b in read_benchmarks(run) if b.get("stats")}
+    theirs = {b["name"]: b["stats"]["median"] for b in read_benchmarks(baseline) if b.get("stats")}
+    limit = 1 + tolerance
+    checks = []
+    for name in sorted(ours.keys() & theirs.keys()):
+        ratio = ours[name] / theirs[name] if theirs[name] else float("inf")
+        verdict, word = (PASS, "ok") if ratio <= limit else (FAIL, "FAIL")
+        message = (
+            f"{word} baseline[{name}]: median {ours[name] * 1e6:,.2f} us is {ratio:.2f}x "
+            f"{baseline.name}'s {theirs[name] * 1e6:,.2f} us (limit {limit:g}x)"
+        )
+        details = {"median_s": ours[name], "baseline_median_s": theirs[name]}
+        checks.append(
+            Check(f"baseline[{name}]", f"<= {limit:g}", ratio, "x", verdict,
+                  "benchmarks.json", message, details)
+        )  # fmt: skip
+    return checks
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_gate(
+    run: Path,
+    targets_path: Path,
+    *,
+    allow_missing: bool = False,
+    skip: Iterable[str] = (),
+    baseline: Path | None = None,
+    baseline_tolerance: float = DEFAULT_BASELINE_TOLERANCE,
+    say: Say = print,
+    clock: Callable[[], datetime] = _utcnow,
+) -> GateResult:
+    """Check ``run`` against the targets in ``targets_path``, print one line per check and the
+    verdict, and write ``<run>/gate.json`` atomically. Bad targets raise ``ConfigurationError``.
+    """
+    patterns = sorted(skip)
+    targets = load_targets(targets_path)
+    checks = run_checks(run, targets)
+    if baseline is not None:
+        checks += baseline_checks(run, baseline, baseline_tolerance)
+    result = decide(checks, allow_missing=allow_missing, skip=patterns)
+    for check in result.checks:
+        say(("skip " if check.name in result.skipped else "") + check.message)
+    document = {
+        "run_id": run.name,
+        "run": str(run),
+        "targets_file": str(targets_path),
+        "targets": targets,
+        "baseline": None if baseline is None else str(baseline),
+        "skip": patterns,
+        "created_at": clock().astimezone(UTC).isoformat(timespec="seconds"),
+        **result.as_dict(),
+    }
+    write_json_atomic(run / GATE_FILE, document)
+    say(f"{result.summary_line()} -> {run / GATE_FILE}")
+    return result
