@@ -15,7 +15,7 @@ from test_report_readers import make_run
 from perf.report.notebooks import PARAMETERS_TAG, parameterize
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-NAMES = ["benchmarks", "hit_rates", "latency", "tokens"]
+NAMES = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
 
 
 @pytest.fixture
@@ -27,6 +27,10 @@ def targets(tmp_path: Path) -> Path:
 
 def report(root: Path, targets: Path, *extra: str) -> int:
     return perf("report", *extra, "--results-dir", str(root), "--targets", str(targets))
+
+
+def test_the_four_reports_are_there() -> None:
+    assert {"benchmarks", "hit_rates", "latency", "tokens"} <= set(NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)

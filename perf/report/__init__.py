@@ -1,4 +1,5 @@
-"""The results contract: run folders, request logs, targets, speed bars, the load runner.
+"""The results contract: run folders, request logs, targets, speed bars, the load runner,
+the checks, the gate and the notebook reports.
 
 ``import perf.report`` stays light (standard library only): names load their module on first
 access, and nothing here imports pandas, numpy or Locust.
@@ -12,7 +13,11 @@ from perf._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from perf.report.bars import BarCheck, check_bars, format_bars
+    from perf.report.checks import Check, run_checks
+    from perf.report.gate import GateResult, run_gate
     from perf.report.load_run import LoadOptions, parse_duration, run_load
+    from perf.report.notebooks import NotebookResult, write_report
+    from perf.report.readers import MissingRunFileError, resolve_run
     from perf.report.requests_log import (
         EndpointSummary,
         RequestRecord,
@@ -35,9 +40,13 @@ if TYPE_CHECKING:
 
 _MODULES = {
     "BarCheck": "bars",
+    "Check": "checks",
     "EndpointSummary": "requests_log",
+    "GateResult": "gate",
     "LatencySlo": "targets",
     "LoadOptions": "load_run",
+    "MissingRunFileError": "readers",
+    "NotebookResult": "notebooks",
     "RequestRecord": "requests_log",
     "RunFolder": "runs",
     "SloCheck": "targets",
@@ -55,16 +64,24 @@ _MODULES = {
     "parse_duration": "load_run",
     "percentile": "requests_log",
     "read_request_log": "requests_log",
+    "resolve_run": "readers",
+    "run_checks": "checks",
+    "run_gate": "gate",
     "run_load": "load_run",
     "summarize_requests": "requests_log",
     "write_json_atomic": "runs",
+    "write_report": "notebooks",
 }
 
 __all__ = [
     "BarCheck",
+    "Check",
     "EndpointSummary",
+    "GateResult",
     "LatencySlo",
     "LoadOptions",
+    "MissingRunFileError",
+    "NotebookResult",
     "RequestRecord",
     "RunFolder",
     "SloCheck",
@@ -82,9 +99,13 @@ __all__ = [
     "parse_duration",
     "percentile",
     "read_request_log",
+    "resolve_run",
+    "run_checks",
+    "run_gate",
     "run_load",
     "summarize_requests",
     "write_json_atomic",
+    "write_report",
 ]
 
 
