@@ -64,7 +64,7 @@ def test_hit_rate_reports_the_cold_miss_share_beside_it(tmp_path: Path) -> None:
     check = by_name(run_checks(make_run(tmp_path), TARGETS))["correlation_cache_hit_rate"]
     assert check.measured == pytest.approx(0.9)
     assert check.details["cold_miss_share"] == pytest.approx(0.5)
-    assert "50% of queries were first-time" in check.message
+    assert check.message.endswith("; 50% of queries were first-time (cold misses)")
 
 
 def _slow_queries(run: Path) -> None:

@@ -81,12 +81,14 @@ def _compare(
     source: str,
     what: str,
     details: dict[str, Any] | None = None,
+    note: str = "",
 ) -> Check:
     passed = measured < limit if op == "<" else measured > limit
     word = "ok" if passed else "FAIL"
     shown = f"{measured:.1%}" if unit == "ratio" else f"{measured:,.1f} {unit}"
     target_shown = f"{limit:.0%}" if unit == "ratio" else f"{limit:,g} {unit}"
     message = f"{word} {name}: {what} was {shown}, target {op} {target_shown}"
+    message += f"; {note}" if note else ""
     verdict = PASS if passed else FAIL
     return Check(name, f"{op} {limit:g}", measured, unit, verdict, source, message, details or {})
 
@@ -161,12 +163,11 @@ def _hit_rate_check(
     if hits + misses == 0:
         return _no_data(key, target, "ratio", "monitor.json", f"cache {cache!r} saw no lookups")
     details = {"cache": cache, "hits": hits, "misses": misses, "cold_miss_share": cold}
-    what = f"hit rate of {cache!r} ({hits:,} of {hits + misses:,})"
-    if cold is not None:
-        what += f" ({cold:.0%} of queries were first-time: cold misses)"
+    what = f"hit rate of {cache!r} ({hits:,} of {hits + misses:,} lookups)"
+    note = "" if cold is None else f"{cold:.0%} of queries were first-time (cold misses)"
     return _compare(
         key, ">", limit, hits / (hits + misses), unit="ratio", source="monitor.json",
-        what=what, details=details,
+        what=what, details=details, note=note,
     )  # fmt: skip
 
 
