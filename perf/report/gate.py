@@ -161,7 +161,7 @@ def run_gate(
         "targets": targets,
         "baseline": None if baseline is None else str(baseline),
         "skip": patterns,
-        "created_at": clock().astimezone(UTC).isoformat(timespec="seconds"),
+        "created_at": clock().astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         **result.as_dict(),
     }
     write_json_atomic(run / GATE_FILE, document)
