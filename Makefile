@@ -4,9 +4,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint typecheck unit bench load clean
+.PHONY: run test install lint typecheck unit bench load report gate lab clean
 
-run: install ## the main job: benchmarks, then a load run, into one results/runs/<run-id>/
+RUN ?= latest
+
+run: install ## the main job: benchmarks, a load run, the reports and the gate, one results/runs/<run-id>/
 	$(BIN)/perf run
 
 # (Re)install when the venv is missing or pyproject.toml changed.
@@ -35,6 +37,15 @@ bench: install
 
 load: install
 	$(BIN)/perf load
+
+report: install ## the notebooks, executed against $(RUN): <run>/report/*.html + summary.md
+	$(BIN)/perf report $(RUN)
+
+gate: install ## $(RUN) against the targets: <run>/gate.json; exit 0 pass, 1 fail, 2 bad input
+	$(BIN)/perf gate $(RUN)
+
+lab: install ## explore the notebooks in JupyterLab
+	$(BIN)/jupyter lab notebooks/
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .benchmarks

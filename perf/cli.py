@@ -1,4 +1,5 @@
-"""The ``perf`` command: ``perf run | bench | load`` (+ ``serve``, ``stub-llm``, ``analyze``).
+"""The ``perf`` command: ``perf run | bench | load | report | gate`` (+ ``serve``, ``stub-llm``,
+``analyze``).
 
 Each producing command writes into a run folder under ``results/runs/`` (or ``--run-dir``) and
 prints that folder's path as the last line of its output. The CLI is the one place besides the
@@ -14,21 +15,21 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from perf.errors import ConfigurationError
 
-__all__ = ["main"]
+__all__ = ["main", "repo_root", "results_root"]
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 _SECRET_WORDS = ("KEY", "PASSWORD", "SECRET")
 
 
-def _repo_root() -> Path:
+def repo_root() -> Path:
     """The checkout holding ``benchmarks/`` and ``loadtests/``: from the working directory up,
     else the folder above the installed ``perf`` package."""
     for folder in (Path.cwd(), *Path.cwd().parents):
@@ -37,9 +38,10 @@ def _repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-def _results_root(args: argparse.Namespace, repo: Path) -> Path:
-    if args.results_dir:
-        return Path(args.results_dir)
+def results_root(results_dir: str | None, repo: Path) -> Path:
+    """``--results-dir``, else ``$PERF_RESULTS_DIR``, else ``results/`` in the repo."""
+    if results_dir:
+        return Path(results_dir)
     return Path(os.environ.get("PERF_RESULTS_DIR") or repo / "results")
 
 
@@ -63,7 +65,7 @@ def _open_folder(args: argparse.Namespace, repo: Path) -> Any:
     from perf.report.runs import create_run  # noqa: PLC0415
 
     run_dir = Path(args.run_dir) if args.run_dir else None
-    return create_run(_results_root(args, repo), repo=repo, run_dir=run_dir)
+    return create_run(results_root(args.results_dir, repo), repo=repo, run_dir=run_dir)
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -92,7 +94,7 @@ def _bench_stage(folder: Any, repo: Path, pytest_args: Sequence[str]) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    repo = _repo_root()
+    repo = repo_root()
     folder = _open_folder(args, repo)
     code = _bench_stage(folder, repo, args.pytest_args)
     print(folder.path)
@@ -183,7 +185,7 @@ def _load_stage(folder: Any, repo: Path, options: Any) -> int:
 
 
 def _load(args: argparse.Namespace) -> int:
-    repo = _repo_root()
+    repo = repo_root()
     options = _load_options(args)
     folder = _open_folder(args, repo)
     code = _load_stage(folder, repo, options)
@@ -192,16 +194,28 @@ def _load(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    """bench, then load, into one run folder; the first failing stage's code."""
-    repo = _repo_root()
+    """bench, load, report and gate into one run folder; the first failing stage's code.
+
+    The report and the gate run whatever the earlier stages' verdicts: a missed target is
+    what they are for. An interrupt stops the job."""
+    from perf.report.commands import gate_stage, report_stage  # noqa: PLC0415
+
+    repo = repo_root()
     options = _load_options(args)
+    targets = options.targets or repo / "pyproject.toml"
     folder = _open_folder(args, repo)
-    bench_code = _bench_stage(folder, repo, args.pytest_args)
-    load_code = EXIT_INTERRUPTED if bench_code == EXIT_INTERRUPTED else None
-    if load_code is None:
-        load_code = _load_stage(folder, repo, options)
+    codes = [_bench_stage(folder, repo, args.pytest_args)]
+    stages: list[Callable[[], int]] = [
+        lambda: _load_stage(folder, repo, options),
+        lambda: report_stage(folder, targets, repo / "notebooks"),
+        lambda: gate_stage(folder, targets),
+    ]
+    for stage in stages:
+        if codes[-1] == EXIT_INTERRUPTED:
+            break
+        codes.append(stage())
     print(folder.path)
-    return bench_code or load_code
+    return next((code for code in codes if code), 0)
 
 
 # -- the parser ------------------------------------------------------------------------------
@@ -236,7 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="perf", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = commands.add_parser("run", help="the main job: benchmarks, then a load run, one folder")
+    run = commands.add_parser(
+        "run", help="the main job: benchmarks, a load run, the reports and the gate, one folder"
+    )
     _add_run_folder_options(run)
     _add_load_options(run)
     run.set_defaults(func=_run, takes_extra=True)
@@ -258,6 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_commands(commands)
+    from perf.report.commands import add_commands as add_report_commands  # noqa: PLC0415
+
+    add_report_commands(commands)
     return parser
 
 

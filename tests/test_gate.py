@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -10,8 +9,8 @@ import pytest
 from test_report_checks import edit_json
 from test_report_readers import make_run
 
+from perf.cli import main
 from perf.report.checks import FAIL, PASS, Check
-from perf.report.commands import add_commands
 from perf.report.gate import baseline_checks, decide
 
 GOOD_TARGETS = """[tool.perf.targets]
@@ -27,12 +26,8 @@ tokens_per_query_max = 30000
 
 
 def perf(*argv: str) -> int:
-    """``perf report|gate ...`` through the subcommands ``add_commands`` adds."""
-    parser = argparse.ArgumentParser(prog="perf")
-    add_commands(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    code: int = args.func(args)
-    return code
+    """``perf report|gate ...`` through the real CLI."""
+    return main(list(argv))
 
 
 @pytest.fixture

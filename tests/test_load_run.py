@@ -222,9 +222,15 @@ def test_scaled_out_open_model_run_counts_every_request_once(tmp_path):
 
 
 @pytest.mark.slow
-def test_perf_run_puts_benchmarks_and_load_in_one_folder(tmp_path):
+def test_perf_run_puts_every_stage_in_one_folder(tmp_path):
     suite = tmp_path / "bench_tiny.py"
-    suite.write_text("def test_tiny(benchmark):\n    benchmark(sum, range(10))\n")
+    suite.write_text(
+        "def test_tiny(benchmark):\n"
+        "    benchmark.extra_info.update(bar_peer='test_peer', bar_max_ratio=1000)\n"
+        "    benchmark(sum, range(10))\n"
+        "def test_peer(benchmark):\n"
+        "    benchmark(sum, range(100))\n"
+    )
     results = tmp_path / "results"
     done = subprocess.run(
         perf("run", "--results-dir", str(results), "--users", "2", "--duration", "3s",
@@ -236,8 +242,16 @@ def test_perf_run_puts_benchmarks_and_load_in_one_folder(tmp_path):
     run = Path(done.stdout.strip().splitlines()[-1])
     assert run.parent == results / "runs"
     manifest = json.loads((run / "manifest.json").read_text())
-    assert list(manifest["stages"]) == ["bench", "load"]
+    assert list(manifest["stages"]) == ["bench", "load", "report", "gate"]
     assert all(s["exit_code"] == 0 for s in manifest["stages"].values())
-    assert {"benchmarks.json", "requests.jsonl", "monitor.json"} <= set(manifest["files"])
+    assert {"benchmarks.json", "requests.jsonl", "monitor.json", "gate.json"} <= set(
+        manifest["files"]
+    )
+    assert (run / "report" / "latency.html").is_file()
+    gate = json.loads((run / "gate.json").read_text())
+    assert gate["verdict"] == "pass"
+    assert {c["name"] for c in gate["checks"]} >= {
+        "query_latency_p95_ms", "health_p95_ms", "bar[test_tiny / test_peer]",
+    }  # fmt: skip
     names = [b["name"] for b in json.loads((run / "benchmarks.json").read_text())["benchmarks"]]
-    assert names == ["test_tiny"]
+    assert names == ["test_tiny", "test_peer"]

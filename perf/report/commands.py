@@ -11,36 +11,28 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from perf.errors import ConfigurationError
 
-__all__ = ["add_commands"]
+__all__ = ["add_commands", "gate_stage", "report_stage"]
 
 EXIT_BAD_INPUT = 2
 
 
-def _locate(args: argparse.Namespace) -> tuple[Any, Path]:
-    """The run folder and the targets file the arguments name."""
-    from perf.cli import _repo_root, _results_root  # noqa: PLC0415
+def _locate(args: argparse.Namespace) -> tuple[Any, Path, Path]:
+    """The run folder, the targets file and the repo the arguments name."""
+    from perf.cli import repo_root, results_root  # noqa: PLC0415
     from perf.report.runs import find_run  # noqa: PLC0415
+    from perf.report.targets import load_targets  # noqa: PLC0415
 
-    repo = _repo_root()
-    folder = find_run(_results_root(args, repo), args.run)
+    repo = repo_root()
+    folder = find_run(results_root(args.results_dir, repo), args.run)
     targets = Path(args.targets) if args.targets else repo / "pyproject.toml"
-    return folder, targets
-
-
-def _restart_stage(folder: Any, stage: str) -> None:
-    """Begin ``stage``, replacing the entry an earlier run of it left in the manifest."""
-    from perf.report.runs import write_json_atomic  # noqa: PLC0415
-
-    manifest = folder.read_manifest()
-    if manifest.get("stages", {}).pop(stage, None) is not None:
-        manifest["files"] = folder.files()
-        write_json_atomic(folder.manifest_path, manifest)
-    folder.begin_stage(stage, command=["perf", *sys.argv[1:]])
+    load_targets(targets)  # bad targets: exit 2 before the manifest is touched
+    return folder, targets, repo
 
 
 def _bad_input(command: str, exc: Exception) -> int:
@@ -48,31 +40,29 @@ def _bad_input(command: str, exc: Exception) -> int:
     return EXIT_BAD_INPUT
 
 
-def _gate(args: argparse.Namespace) -> int:
+def gate_stage(
+    folder: Any,
+    targets: Path,
+    *,
+    allow_missing: bool = False,
+    skip: Sequence[str] = (),
+    baseline: Path | None = None,
+    baseline_tolerance: float = 0.5,
+) -> int:
+    """Check ``folder`` against ``targets`` into ``gate.json``, as the manifest's ``gate``
+    stage; exit 0 pass, 1 fail, 2 unreadable run files."""
     from perf.report.gate import run_gate  # noqa: PLC0415
-    from perf.report.runs import find_run  # noqa: PLC0415
-    from perf.report.targets import load_targets  # noqa: PLC0415
 
-    try:
-        folder, targets = _locate(args)
-        load_targets(targets)  # bad targets: exit 2 before the manifest is touched
-        baseline = None
-        if args.baseline:
-            from perf.cli import _repo_root, _results_root  # noqa: PLC0415
-
-            baseline = find_run(_results_root(args, _repo_root()), args.baseline).path
-    except (ConfigurationError, FileNotFoundError) as exc:
-        return _bad_input("gate", exc)
-    _restart_stage(folder, "gate")
+    folder.begin_stage("gate", command=["perf", *sys.argv[1:]], rerun=True)
     code, extra = EXIT_BAD_INPUT, {}
     try:
         result = run_gate(
             folder.path,
             targets,
-            allow_missing=args.allow_missing,
-            skip=args.skip or (),
+            allow_missing=allow_missing,
+            skip=skip,
             baseline=baseline,
-            baseline_tolerance=args.baseline_tolerance,
+            baseline_tolerance=baseline_tolerance,
         )
         code = result.exit_code
         extra = {"verdict": "pass" if result.passed else "fail", "counts": result.counts()}
@@ -84,23 +74,22 @@ def _gate(args: argparse.Namespace) -> int:
     return code
 
 
-def _report(args: argparse.Namespace) -> int:
+def report_stage(folder: Any, targets: Path, notebooks_dir: Path) -> int:
+    """Execute the notebooks against ``folder`` into ``report/``, as the manifest's
+    ``report`` stage; exit 0, or 1 if a notebook failed, 2 on unreadable input."""
     from perf.report.checks import run_checks  # noqa: PLC0415
     from perf.report.notebooks import find_notebooks, write_report  # noqa: PLC0415
     from perf.report.targets import load_targets  # noqa: PLC0415
 
     try:
-        folder, targets_path = _locate(args)
-        from perf.cli import _repo_root  # noqa: PLC0415
-
-        notebooks = find_notebooks(Path(args.notebooks or _repo_root() / "notebooks"))
-        checks = run_checks(folder.path, load_targets(targets_path))
+        notebooks = find_notebooks(notebooks_dir)
+        checks = run_checks(folder.path, load_targets(targets))
     except (ConfigurationError, FileNotFoundError, ValueError) as exc:
         return _bad_input("report", exc)
-    _restart_stage(folder, "report")
+    folder.begin_stage("report", command=["perf", *sys.argv[1:]], rerun=True)
     code, extra = 1, {}
     try:
-        results = write_report(folder.path, notebooks, checks, targets_path=targets_path)
+        results = write_report(folder.path, notebooks, checks, targets_path=targets)
         failed = [r for r in results if r.status == "failed"]
         for r in failed:
             print(f"perf report: notebook {r.name} failed: {r.error}", file=sys.stderr)
@@ -108,6 +97,36 @@ def _report(args: argparse.Namespace) -> int:
         extra = {"notebooks": {r.name: r.status for r in results}, "summary": "report/summary.md"}
     finally:
         folder.finish_stage("report", exit_code=code, extra=extra)
+    return code
+
+
+def _gate(args: argparse.Namespace) -> int:
+    from perf.cli import results_root  # noqa: PLC0415
+    from perf.report.runs import find_run  # noqa: PLC0415
+
+    try:
+        folder, targets, repo = _locate(args)
+        baseline = None
+        if args.baseline:
+            baseline = find_run(results_root(args.results_dir, repo), args.baseline).path
+    except (ConfigurationError, FileNotFoundError) as exc:
+        return _bad_input("gate", exc)
+    return gate_stage(
+        folder,
+        targets,
+        allow_missing=args.allow_missing,
+        skip=args.skip or (),
+        baseline=baseline,
+        baseline_tolerance=args.baseline_tolerance,
+    )
+
+
+def _report(args: argparse.Namespace) -> int:
+    try:
+        folder, targets, repo = _locate(args)
+    except (ConfigurationError, FileNotFoundError) as exc:
+        return _bad_input("report", exc)
+    code = report_stage(folder, targets, Path(args.notebooks or repo / "notebooks"))
     print(folder.path / "report")
     return code
 

@@ -107,11 +107,15 @@ class RunFolder:
         command: list[str] | None = None,
         settings: Mapping[str, Any] | None = None,
         workload: Mapping[str, Any] | None = None,
+        rerun: bool = False,
     ) -> None:
-        """Record that ``stage`` starts now; a stage runs at most once per folder."""
+        """Record that ``stage`` starts now. A producing stage runs at most once per folder;
+        ``rerun`` (for stages that only read the run, like the report) replaces its entry."""
         manifest = self.read_manifest()
         stages = manifest.setdefault("stages", {})
-        if stage in stages:
+        if rerun:
+            stages.pop(stage, None)
+        elif stage in stages:
             raise FileExistsError(
                 f"run {self.run_id} already has a {stage!r} stage; start a new run folder "
                 "(omit --run-dir) instead of overwriting its results"
