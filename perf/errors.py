@@ -12,6 +12,7 @@ __all__ = [
     "CacheError",
     "ConfigurationError",
     "EncodingDataError",
+    "MissingRunFileError",
     "PerfError",
     "PoolExhaustedError",
     "SerializationError",
@@ -59,3 +60,12 @@ class UnknownRelationshipError(PerfError, ValueError):
 
 class PoolExhaustedError(PerfError, TimeoutError):
     """No database connection became free within the pool timeout."""
+
+
+class MissingRunFileError(PerfError, FileNotFoundError):
+    """A run folder lacks a file a report or check needs; says which command writes it."""
+
+    def __init__(self, run: object, name: str, command: str) -> None:
+        self.run = run
+        self.name = name
+        super().__init__(f"run folder {run} has no {name}: run `{command}` first")

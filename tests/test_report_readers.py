@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from perf.report import readers
-from perf.report.readers import MissingRunFileError
+from perf.errors import MissingRunFileError
+from perf.report import frames, readers
 
 RUN_ID = "20260101T000000Z-abc12345"
 TARGETS = {
@@ -157,7 +157,7 @@ def test_missing_file_says_which_command_writes_it(tmp_path: Path) -> None:
     with pytest.raises(MissingRunFileError, match=r"no monitor\.json: run `perf load` first"):
         readers.read_monitor(run)
     with pytest.raises(FileNotFoundError, match=r"no benchmarks\.json: run `perf bench` first"):
-        readers.benchmark_medians(run)
+        frames.benchmark_medians(run)
 
 
 def test_damaged_json_is_a_value_error_naming_the_file(run: Path) -> None:
@@ -175,7 +175,7 @@ def test_resolve_run_finds_latest_and_paths(tmp_path: Path) -> None:
 
 
 def test_endpoint_percentiles_are_exact_nearest_rank(run: Path) -> None:
-    table = readers.endpoint_percentiles(run)
+    table = frames.endpoint_percentiles(run)
     assert table.loc["/query", "count"] == 100
     assert table.loc["/query", "p95_ms"] == pytest.approx(95.0)  # rank ceil(0.95 * 100)
     assert table.loc["/query", "p50_ms"] == pytest.approx(50.0)
@@ -184,25 +184,25 @@ def test_endpoint_percentiles_are_exact_nearest_rank(run: Path) -> None:
 
 
 def test_latency_over_time_buckets_every_request_once(run: Path) -> None:
-    frame = readers.latency_over_time(run, bucket_seconds=10.0)
+    frame = frames.latency_over_time(run, bucket_seconds=10.0)
     assert frame["count"].sum() == 120
     query = frame[frame["name"] == "/query"]
     assert list(query["bucket_s"]) == [0.0, 10.0, 20.0, 30.0, 40.0]  # 100 queries, 0.5 s apart
     assert query.iloc[0]["count"] == 20
     assert query.iloc[0]["p95_ms"] == pytest.approx(19.0)  # 1..20 ms, rank 19
     with pytest.raises(ValueError, match="bucket_seconds"):
-        readers.latency_over_time(run, bucket_seconds=0)
+        frames.latency_over_time(run, bucket_seconds=0)
 
 
 def test_requests_frame_has_elapsed_seconds(run: Path) -> None:
-    frame = readers.requests_frame(run)
+    frame = frames.requests_frame(run)
     assert len(frame) == 120
     assert frame["elapsed_s"].iloc[0] == 0.0
     assert frame["elapsed_s"].iloc[-1] == pytest.approx(59.5)
 
 
 def test_cache_hit_rates_per_cache(run: Path) -> None:
-    rates = readers.cache_hit_rates(run)
+    rates = frames.cache_hit_rates(run)
     assert set(rates.index) == {"correlation", "entity_context", "memory"}
     assert rates.loc["correlation", "lookups"] == 100
     assert rates.loc["entity_context", "hit_rate"] == pytest.approx(0.8)
@@ -210,18 +210,18 @@ def test_cache_hit_rates_per_cache(run: Path) -> None:
 
 
 def test_operation_latencies_in_ms_filtered_by_prefix(run: Path) -> None:
-    ops = readers.operation_latencies(run, "db.")
+    ops = frames.operation_latencies(run, "db.")
     assert list(ops.index) == ["db.entity_context", "db.event_series"]
     assert ops.loc["db.entity_context", "p95_ms"] == pytest.approx(20.0)
     assert ops.loc["db.entity_context", "max_ms"] == pytest.approx(30.0)
 
 
 def test_tokens_per_query_and_components(run: Path) -> None:
-    per_query = readers.tokens_per_query(run)
+    per_query = frames.tokens_per_query(run)
     assert len(per_query) == 10
     assert per_query["tokens_after"].mean() == pytest.approx(550.0)
     assert per_query.loc["req0", "cached"]
-    components = readers.token_components(run)
+    components = frames.token_components(run)
     assert components.loc["system_prompt", "mean_after"] == 60
     assert components.loc["entity_context", "max_before"] == 940
     assert components["calls_cut"].sum() == 0
@@ -237,10 +237,10 @@ def test_per_query_tokens_sums_the_calls_of_one_request() -> None:
 
 
 def test_benchmark_medians_and_bar_ratios(run: Path) -> None:
-    medians = readers.benchmark_medians(run)
+    medians = frames.benchmark_medians(run)
     assert medians.loc["bench_get[perf]", "median_us"] == pytest.approx(1.0)
     assert medians.loc["bench_get[perf]", "min_us"] == pytest.approx(0.9)
-    bars = readers.bar_ratios(run)
+    bars = frames.bar_ratios(run)
     assert len(bars) == 1
     assert bars.iloc[0]["ratio"] == pytest.approx(0.25)
     assert bool(bars.iloc[0]["passed"])
@@ -257,7 +257,7 @@ def test_expected_interval_is_the_mean_think_time_of_a_closed_run() -> None:
 def test_checks_frame_filters_by_pattern(run: Path, tmp_path: Path) -> None:
     targets = tmp_path / "targets.toml"
     targets.write_text("[targets]\nhealth_p95_ms = 10\nmemory_cache_hit_rate = 0.6\n")
-    frame = readers.checks_frame(run, targets, names=("*_cache_hit_rate", "health*"))
+    frame = frames.checks_frame(run, targets, names=("*_cache_hit_rate", "health*"))
     assert list(frame["name"]) == ["health_p95_ms", "memory_cache_hit_rate"]
     assert set(frame["verdict"]) == {"pass"}
 

@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING
 from perf._lazy import lazy_getattr
 
 if TYPE_CHECKING:
+    from perf.errors import MissingRunFileError
     from perf.report.bars import BarCheck, check_bars, format_bars
     from perf.report.checks import Check, run_checks
     from perf.report.gate import GateResult, run_gate
     from perf.report.load_run import LoadOptions, parse_duration, run_load
     from perf.report.notebooks import NotebookResult, write_report
-    from perf.report.readers import MissingRunFileError, resolve_run
+    from perf.report.readers import resolve_run
     from perf.report.requests_log import (
         EndpointSummary,
         RequestRecord,

@@ -26,9 +26,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from perf.errors import MissingRunFileError
 from perf.report.bars import check_bars
 from perf.report.readers import (
-    MissingRunFileError,
     per_query_tokens,
     read_benchmarks,
     read_manifest,

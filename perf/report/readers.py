@@ -1,7 +1,5 @@
-"""Read a run folder's files: plain dicts for the checks, pandas DataFrames for the notebooks.
-
-The plain readers (``read_*``, ``per_query_tokens``) use the standard library only, so the gate
-never imports pandas; the ``*_frame``-style builders import pandas when called. A missing file
+"""Read a run folder's files as plain dicts and lists (standard library only, so the gate never
+imports pandas; ``perf.report.frames`` builds the notebooks' DataFrames on top). A missing file
 raises ``MissingRunFileError``, which says which command writes it.
 """
 
@@ -10,41 +8,23 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from perf.errors import PerfError
-from perf.report.bars import check_bars
-from perf.report.requests_log import percentile, read_request_log, summarize_requests
+from perf.errors import MissingRunFileError
 from perf.report.runs import MANIFEST_NAME, find_run
 from perf.report.targets import find_pyproject
 
-if TYPE_CHECKING:
-    from pandas import DataFrame  # type: ignore[import-untyped, unused-ignore]
-
 __all__ = [
     "PRODUCERS",
-    "MissingRunFileError",
-    "bar_ratios",
-    "benchmark_medians",
-    "cache_hit_rates",
-    "checks_frame",
-    "endpoint_percentiles",
     "expected_interval_ms",
-    "latency_over_time",
-    "operation_latencies",
     "per_query_tokens",
     "read_benchmarks",
     "read_manifest",
     "read_monitor",
     "read_token_log",
-    "requests_frame",
     "resolve_run",
     "run_file",
-    "token_components",
-    "tokens_frame",
-    "tokens_per_query",
 ]
 
 RunPath = str | Path
@@ -59,21 +39,11 @@ PRODUCERS = {
 }
 
 
-class MissingRunFileError(PerfError, FileNotFoundError):
-    """A run folder lacks a file a report or check needs."""
-
-    def __init__(self, run: Path, name: str) -> None:
-        self.run = run
-        self.name = name
-        command = PRODUCERS.get(name, "perf run")
-        super().__init__(f"run folder {run} has no {name}: run `{command}` first")
-
-
 def run_file(run: RunPath, name: str) -> Path:
     """``run/name``, or ``MissingRunFileError`` naming the command that writes it."""
     path = Path(run) / name
     if not path.is_file():
-        raise MissingRunFileError(Path(run), name)
+        raise MissingRunFileError(Path(run), name, PRODUCERS.get(name, "perf run"))
     return path
 
 
@@ -151,230 +121,3 @@ def per_query_tokens(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
         key = str(record.get("request_id") or f"record-{number}")
         totals[key] += int(record.get("total_tokens_after") or 0)
     return dict(totals)
-
-
-# -- DataFrames for the notebooks --------------------------------------------------------------
-
-
-def _pandas() -> Any:
-    import pandas  # type: ignore[import-untyped, unused-ignore]  # noqa: PLC0415
-
-    return pandas
-
-
-def requests_frame(run: RunPath) -> DataFrame:
-    """``requests.jsonl`` as a DataFrame, plus ``elapsed_s`` (since the first request) and
-    ``latency_from_intended_ms``."""
-    pd = _pandas()
-
-    records = read_request_log(run_file(run, "requests.jsonl"))
-    frame = pd.DataFrame(
-        [
-            {
-                "timestamp": r.timestamp,
-                "intended_start": r.intended_start,
-                "name": r.name,
-                "method": r.method,
-                "latency_ms": r.latency_ms,
-                "latency_from_intended_ms": r.latency_from_intended_ms,
-                "status": r.status,
-                "ok": r.ok,
-                "new_query": r.new_query,
-            }
-            for r in records
-        ]
-    )
-    if not frame.empty:
-        frame["elapsed_s"] = frame["timestamp"] - frame["timestamp"].min()
-    return frame
-
-
-def endpoint_percentiles(run: RunPath) -> DataFrame:
-    """Exact per-endpoint percentiles (nearest rank, ms), the numbers the SLO checks use."""
-    pd = _pandas()
-
-    interval = expected_interval_ms(read_manifest(run))
-    records = read_request_log(run_file(run, "requests.jsonl"))
-    summaries = summarize_requests(records, expected_interval_ms=interval)
-    return pd.DataFrame([s.as_dict() for s in summaries.values()]).set_index("name")
-
-
-def latency_over_time(run: RunPath, bucket_seconds: float = 5.0) -> DataFrame:
-    """Per endpoint and time bucket (seconds since the first request): count, exact P50/P95,
-    max (ms)."""
-    pd = _pandas()
-
-    if bucket_seconds <= 0:
-        raise ValueError(f"bucket_seconds must be > 0, got {bucket_seconds}")
-    records = read_request_log(run_file(run, "requests.jsonl"))
-    if not records:
-        return pd.DataFrame(columns=["name", "bucket_s", "count", "p50_ms", "p95_ms", "max_ms"])
-    start = min(r.timestamp for r in records)
-    buckets: dict[tuple[str, float], list[float]] = defaultdict(list)
-    for r in records:
-        bucket = (r.timestamp - start) // bucket_seconds * bucket_seconds
-        buckets[(r.name, bucket)].append(r.latency_ms)
-    rows = [
-        {
-            "name": name,
-            "bucket_s": bucket,
-            "count": len(values),
-            "p50_ms": percentile(values, 0.50),
-            "p95_ms": percentile(values, 0.95),
-            "max_ms": max(values),
-        }
-        for (name, bucket), values in sorted(buckets.items())
-    ]
-    return pd.DataFrame(rows)
-
-
-def cache_hit_rates(run: RunPath) -> DataFrame:
-    """``monitor.json`` ``cache_stats``: hits, misses, lookups, hit rate (and per tier for
-    two-tier caches), one row per cache."""
-    pd = _pandas()
-
-    rows = []
-    for name, stats in sorted(read_monitor(run).get("cache_stats", {}).items()):
-        hits, misses = int(stats.get("hits", 0)), int(stats.get("misses", 0))
-        rows.append(
-            {
-                "cache": name,
-                "hits": hits,
-                "misses": misses,
-                "lookups": hits + misses,
-                "hit_rate": stats.get("hit_rate"),
-                "memory_hit_rate": stats.get("memory_hit_rate"),
-                "disk_hit_rate": stats.get("disk_hit_rate"),
-            }
-        )
-    columns = ["hits", "misses", "lookups", "hit_rate", "memory_hit_rate", "disk_hit_rate"]
-    return pd.DataFrame(rows, columns=["cache", *columns]).set_index("cache")
-
-
-def operation_latencies(run: RunPath, prefix: str = "") -> DataFrame:
-    """``monitor.json`` ``operations`` whose name starts with ``prefix``: count, errors and
-    the monitor's whole-run percentiles in ms."""
-    pd = _pandas()
-
-    rows = []
-    for name, stats in sorted(read_monitor(run).get("operations", {}).items()):
-        if name.startswith(prefix):
-            row: dict[str, Any] = {"operation": name, "count": stats.get("count", 0)}
-            row["errors"] = stats.get("errors", 0)
-            for key in ("p50", "p95", "p99", "max_time"):
-                value = stats.get(key)
-                row[f"{key.removesuffix('_time')}_ms"] = None if value is None else value * 1000
-            rows.append(row)
-    columns = ["count", "errors", "p50_ms", "p95_ms", "p99_ms", "max_ms"]
-    return pd.DataFrame(rows, columns=["operation", *columns]).set_index("operation")
-
-
-def tokens_frame(run: RunPath) -> DataFrame:
-    """``tokens.jsonl`` flattened: one row per LLM call, ``before_<part>``/``after_<part>``
-    token columns, totals, billed usage."""
-    pd = _pandas()
-
-    rows = []
-    for record in read_token_log(run):
-        usage = record.get("usage") or {}
-        row: dict[str, Any] = {
-            key: record.get(key)
-            for key in ("ts", "request_id", "purpose", "model", "cached", "error")
-        }
-        row["total_tokens_before"] = record.get("total_tokens_before")
-        row["total_tokens_after"] = record.get("total_tokens_after")
-        row["cut"] = bool(record.get("cut"))
-        row["prompt_tokens"] = usage.get("prompt_tokens")
-        row["completion_tokens"] = usage.get("completion_tokens")
-        for side in ("before", "after"):
-            for part, count in (record.get(f"tokens_{side}") or {}).items():
-                row[f"{side}_{part}"] = count
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def tokens_per_query(run: RunPath) -> DataFrame:
-    """Per query (``request_id``): LLM calls, prompt tokens before and after the budget,
-    completion tokens, whether every call was cached, whether any was cut."""
-    frame = tokens_frame(run)
-    if frame.empty:
-        return frame
-    return frame.groupby("request_id").agg(
-        calls=("purpose", "size"),
-        tokens_before=("total_tokens_before", "sum"),
-        tokens_after=("total_tokens_after", "sum"),
-        completion_tokens=("completion_tokens", "sum"),
-        cached=("cached", "all"),
-        cut=("cut", "any"),
-    )
-
-
-def benchmark_medians(run: RunPath) -> DataFrame:
-    """Per benchmark: group, median and min (µs), rounds. Medians, never means: the mean is
-    not stable enough on a shared machine to compare."""
-    pd = _pandas()
-
-    rows = [
-        {
-            "name": b["name"],
-            "group": b.get("group"),
-            "median_us": b["stats"]["median"] * 1e6,
-            "min_us": b["stats"]["min"] * 1e6,
-            "rounds": b["stats"].get("rounds"),
-        }
-        for b in read_benchmarks(run)
-        if b.get("stats")
-    ]
-    columns = ["name", "group", "median_us", "min_us", "rounds"]
-    return pd.DataFrame(rows, columns=columns).set_index("name")
-
-
-def bar_ratios(run: RunPath) -> DataFrame:
-    """Every declared speed bar: benchmark, peer, ratio of medians, bar, passed."""
-    pd = _pandas()
-
-    rows = [c.as_dict() for c in check_bars(read_benchmarks(run))]
-    return pd.DataFrame(rows, columns=["name", "peer", "ratio", "max_ratio", "passed"])
-
-
-def token_components(run: RunPath) -> DataFrame:
-    """Per prompt component: mean and max tokens before and after the budget, calls cut."""
-    pd = _pandas()
-    rows = []
-    records = read_token_log(run)
-    parts = sorted({p for r in records for p in (r.get("tokens_before") or {})})
-    for part in parts:
-        before = [int((r.get("tokens_before") or {}).get(part, 0)) for r in records]
-        after = [int((r.get("tokens_after") or {}).get(part, 0)) for r in records]
-        rows.append(
-            {
-                "component": part,
-                "mean_before": sum(before) / len(before),
-                "mean_after": sum(after) / len(after),
-                "max_before": max(before),
-                "max_after": max(after),
-                "calls_cut": sum(b > a for b, a in zip(before, after, strict=True)),
-            }
-        )
-    columns = ["mean_before", "mean_after", "max_before", "max_after", "calls_cut"]
-    return pd.DataFrame(rows, columns=["component", *columns]).set_index("component")
-
-
-def checks_frame(
-    run: RunPath, targets: RunPath | None = None, *, names: tuple[str, ...] = ("*",)
-) -> DataFrame:
-    """``run_checks`` as a table (name, target, measured, unit, verdict, message), only the
-    checks whose name matches one of the fnmatch patterns ``names``. ``targets`` defaults to
-    the nearest ``pyproject.toml`` above the working directory."""
-    from perf.report.checks import run_checks  # noqa: PLC0415 - checks imports this module
-    from perf.report.targets import load_targets  # noqa: PLC0415
-
-    pd = _pandas()
-    if targets is None:
-        targets = find_pyproject(Path.cwd().resolve())
-        if targets is None:
-            raise FileNotFoundError("no pyproject.toml above the working directory: pass targets")
-    checks = run_checks(run, load_targets(Path(targets)))
-    rows = [c.as_dict() for c in checks if any(fnmatchcase(c.name, p) for p in names)]
-    columns = ["name", "target", "measured", "unit", "verdict", "message"]
-    return pd.DataFrame(rows, columns=[*columns, "source", "details"])[columns]
