@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fakes import FakeClock
 
@@ -9,3 +11,22 @@ from fakes import FakeClock
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def targets(tmp_path: Path) -> Path:
+    """A targets file with every documented target (as in pyproject.toml)."""
+    path = tmp_path / "targets.toml"
+    path.write_text(
+        "[tool.perf.targets]\n"
+        "query_latency_p95_ms = 500\n"
+        "db_query_p95_ms = 50\n"
+        "health_p95_ms = 10\n"
+        "correlation_cache_hit_rate = 0.80\n"
+        "entity_context_cache_hit_rate = 0.70\n"
+        "memory_cache_hit_rate = 0.60\n"
+        "tokens_per_query_mean = 5000\n"
+        "tokens_per_query_max = 30000\n",
+        encoding="utf-8",
+    )
+    return path

@@ -13,28 +13,10 @@ from perf.cli import main
 from perf.report.checks import FAIL, PASS, Check
 from perf.report.gate import baseline_checks, decide
 
-GOOD_TARGETS = """[tool.perf.targets]
-query_latency_p95_ms = 500
-db_query_p95_ms = 50
-health_p95_ms = 10
-correlation_cache_hit_rate = 0.80
-entity_context_cache_hit_rate = 0.70
-memory_cache_hit_rate = 0.60
-tokens_per_query_mean = 5000
-tokens_per_query_max = 30000
-"""
-
 
 def perf(*argv: str) -> int:
     """``perf report|gate ...`` through the real CLI."""
     return main(list(argv))
-
-
-@pytest.fixture
-def targets(tmp_path: Path) -> Path:
-    path = tmp_path / "targets.toml"
-    path.write_text(GOOD_TARGETS, encoding="utf-8")
-    return path
 
 
 def gate(root: Path, targets: Path, *extra: str) -> int:

@@ -9,20 +9,13 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
-from test_gate import GOOD_TARGETS, perf
+from test_gate import perf
 from test_report_readers import make_run
 
 from perf.report.notebooks import PARAMETERS_TAG, parameterize
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 NAMES = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
-
-
-@pytest.fixture
-def targets(tmp_path: Path) -> Path:
-    path = tmp_path / "targets.toml"
-    path.write_text(GOOD_TARGETS, encoding="utf-8")
-    return path
 
 
 def report(root: Path, targets: Path, *extra: str) -> int:
