@@ -24,12 +24,21 @@ def _closed_port() -> int:
         (["load", "--open-rate", "0"], "--open-rate must be > 0"),
         (["load", "--workload", "zipf=2"], "bad --workload 'zipf=2'"),
         (["load", "--workload", "repeat_share=2"], "repeat_share must be within"),
+        (["load", "--service-workers", "0"], "--service-workers must be at least 1"),
     ],
 )
 def test_bad_input_exits_2_and_says_what_to_do(argv, message, capsys, tmp_path):
     assert main([*argv, "--results-dir", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()  # no run folder for a refused command
+
+
+def test_serve_refuses_bad_worker_settings(capsys, monkeypatch):
+    assert main(["serve", "--workers", "0"]) == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err
+    monkeypatch.setenv("PERF_ANALYSIS_SCHEDULER", "true")
+    assert main(["serve", "--workers", "2"]) == 2
+    assert "run it as its own job instead (`perf analyze`" in capsys.readouterr().err
 
 
 def test_unreachable_host_exits_2(capsys, tmp_path):

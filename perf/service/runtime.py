@@ -200,23 +200,25 @@ class ServiceRuntime:
         """``/performance/stats``; with several workers, operations, cache hit rates, tokens
         and counters are everyone's (``settle``: see ``WorkerSync.merged``), the rest this
         worker's own."""
-        stats = self.monitor.get_stats()
-        body = {
-            "operations": stats["operations"],
-            "cache_stats": stats["cache_stats"],
+        if self.workers is None:
+            stats = self.monitor.get_stats()
+            figures = {
+                "operations": stats["operations"],
+                "cache_stats": stats["cache_stats"],
+                "tokens": self.token_log.summary(),
+                "counters": dict(self.pipeline.counters),
+            }
+        else:
+            figures = await self.workers.merged(settle)
+            figures["tokens"] = figures["tokens"].summary(self.token_log.path)
+        return {
+            **figures,
             "cache_manager": self.caches.get_cache_stats(),
             "pools": shared_engine_stats(),
-            "tokens": self.token_log.summary(),
-            "counters": dict(self.pipeline.counters),
             "llm": self.llm.health(),
             "analysis": self.scheduler.status(),
             "startup": self.startup,
         }
-        if self.workers is not None:
-            merged = await self.workers.merged(settle)
-            merged["tokens"] = merged["tokens"].summary(self.token_log.path)
-            body.update(merged)
-        return body
 
 
 def _summary(summary: Any) -> dict[str, Any]:
