@@ -96,7 +96,7 @@ def test_damaged_or_stale_files_are_left_out_and_named(tmp_path):
     a.sync.generation = a.sync.share.request_reset()  # b has not followed: its file is stale
     (tmp_path / "shared" / "worker-1.json").write_text("{not json")
     (tmp_path / "shared" / "worker-2.json").write_text(json.dumps({"pid": 2, "monitor": 7}))
-    merged = asyncio.run(a.sync.merged())
+    merged = asyncio.run(a.sync.merged(settle=True))  # b is live but stale: the wait ends
     assert merged["operations"]["query.total"]["count"] == 3  # a's own only
     reasons = {w.get("pid", w.get("file")): w.get("left_out", "") for w in merged["workers"]}
     assert reasons[os.getppid()] == "its figures are from before the last reset"

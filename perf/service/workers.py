@@ -85,7 +85,8 @@ class WorkerStatsShare:
         deadline = time.monotonic() + timeout_seconds
         while True:
             figures, _ = self.others()
-            waiting = [f["pid"] for f in figures if _alive(f["pid"]) and not ready(f)]
+            pids = [(f.get("pid"), f) for f in figures]
+            waiting = [p for p, f in pids if isinstance(p, int) and _alive(p) and not ready(f)]
             if not waiting or time.monotonic() >= deadline:
                 return waiting
             await asyncio.sleep(self.interval_seconds / 4)
