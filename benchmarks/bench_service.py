@@ -6,23 +6,30 @@
   folder, no warm-up) vs warm (the previous run's on-disk caches and entity usage, warm-up on).
   The hit rates per cache go in ``extra_info``, with each key design's lookups and distinct
   keys (distinct / lookups is the share of lookups a cold cache must miss).
+* ``bench_worker_publish``: what one service worker pays per sync with several workers: a
+  monitor snapshot of 10 operations (2,000 samples each) written as its shared figures file,
+  beside the snapshot alone (the rest is JSON and the write). The file size is in
+  ``extra_info``. No bar: it is a cost to know, paid once per interval (0.5 s by default).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import shutil
 
 import httpx
 import pytest
 
+from perf.monitor import PerformanceMonitor
 from perf.service.analysis import run_analysis
 from perf.service.app import create_app
 from perf.service.data import sample_queries
 from perf.service.settings import ServiceSettings
 from perf.service.store import append_events, ensure_dataset, open_engine, session_factory
 from perf.service.stub import StubConfig, create_stub_app
+from perf.service.workers import WorkerStatsShare
 
 DAYS = 7
 
@@ -146,3 +153,21 @@ async def _prime(settings, count):
     data, _ = await ensure_dataset(engine, 42, settings.dataset_scale, DAYS)
     await _serve_queries(settings, sample_queries(data, count, seed=0))
     return data, None
+
+
+@pytest.mark.parametrize("step", ["snapshot", "snapshot+publish"])
+def bench_worker_publish(benchmark, tmp_path, step):
+    rng = random.Random(7)
+    monitor = PerformanceMonitor()
+    for operation in range(10):
+        for _ in range(2000):
+            monitor.record(f"op{operation}", rng.lognormvariate(-3, 1))
+    share = WorkerStatsShare(tmp_path, interval_seconds=0.5)
+
+    def publish():
+        share.publish({"pid": share.pid, "monitor": monitor.snapshot()})
+
+    benchmark.group = "worker publish"
+    benchmark(monitor.snapshot if step == "snapshot" else publish)
+    if step != "snapshot":
+        benchmark.extra_info["file_bytes"] = (tmp_path / f"worker-{share.pid}.json").stat().st_size

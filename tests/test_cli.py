@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 
 from perf.cli import main
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from perf.report.processes import free_port
 
 
 @pytest.mark.parametrize(
@@ -42,7 +36,7 @@ def test_serve_refuses_bad_worker_settings(capsys, monkeypatch):
 
 
 def test_unreachable_host_exits_2(capsys, tmp_path):
-    url = f"http://127.0.0.1:{_closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     assert main(["load", "--host", url, "--results-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert f"cannot reach --host {url}" in err and "perf serve" in err

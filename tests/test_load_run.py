@@ -10,7 +10,6 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from perf.report.processes import wait_for_http
+from perf.report.processes import free_port, wait_for_http
 from perf.report.requests_log import read_request_log
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,16 +113,10 @@ def _locust_percentile(histogram: dict[int, int], count: int, q: float) -> int:
     return 0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_an_slo_miss_exits_non_zero_with_a_message(tmp_path):
     """Against any host serving the API (here the bare app): an impossible target fails."""
-    port = _free_port()
+    port = free_port()
     app = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "loadtests.bare_app:app", "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "warning"],

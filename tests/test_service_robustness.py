@@ -9,7 +9,7 @@ import sqlite3
 import httpx
 from test_service_support import instant_stub, primary_names, running_app, small_settings
 
-from perf.service.server import free_port
+from perf.report.processes import free_port
 
 BAD_REQUESTS = [
     ({}, 422, "invalid_request"),  # missing field

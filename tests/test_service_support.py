@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager, contextmanager
 import httpx
 import uvicorn
 
+from perf.report.processes import free_port
 from perf.service.app import create_app
 from perf.service.data import build_dataset
-from perf.service.server import free_port
 from perf.service.settings import ServiceSettings
 from perf.service.stub import StubConfig, create_stub_app
 

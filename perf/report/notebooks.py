@@ -23,6 +23,7 @@ from typing import Any
 
 from perf.report.checks import Check
 from perf.report.readers import PRODUCERS
+from perf.report.runs import write_text_atomic
 
 __all__ = [
     "PARAMETERS_TAG",
@@ -122,9 +123,7 @@ def _to_html(notebook: Any, dest: Path) -> None:
     from nbconvert import HTMLExporter  # noqa: PLC0415
 
     body, _ = HTMLExporter().from_notebook_node(notebook)  # type: ignore[no-untyped-call]
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    tmp.write_text(body, encoding="utf-8")
-    tmp.replace(dest)
+    write_text_atomic(dest, body)
 
 
 def _run_one(path: Path, run: Path, values: dict[str, object], out: Path) -> NotebookResult:
@@ -167,9 +166,7 @@ def write_summary(
     for r in results:
         link = f"[{r.name}]({Path(r.html).name})" if r.html else r.name
         lines.append(f"- {link}: {r.status}" + (f" ({r.error})" if r.error else ""))
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(dest)
+    write_text_atomic(dest, "\n".join(lines) + "\n")
 
 
 def write_report(

@@ -58,18 +58,23 @@ def make_run_id(started: datetime, commit: str) -> str:
     return f"{started.astimezone(UTC):%Y%m%dT%H%M%SZ}-{commit}"
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` through a temp file in the same folder + rename."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temp file in the same folder + rename, so a reader
+    sees the old file or the new one, never half of one."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2, sort_keys=False, default=str)
-            out.write("\n")
+            out.write(text)
         Path(tmp).chmod(0o644)  # mkstemp makes 0600; results are meant to be shared
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON to ``path`` (``write_text_atomic``)."""
+    write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 @dataclass(frozen=True, slots=True)

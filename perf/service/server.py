@@ -9,24 +9,21 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
 import uvicorn
 
 from perf.errors import ConfigurationError
+from perf.report.processes import free_port, wait_for_http
 from perf.service.analysis import AnalysisReport
 from perf.service.app import create_app
 from perf.service.settings import ServiceSettings
 from perf.service.stub import StubConfig, create_stub_app
 
 __all__ = [
-    "free_port",
     "prepare_data",
     "run_analysis_once",
     "run_service",
@@ -37,13 +34,6 @@ __all__ = [
 LOOPBACK = "127.0.0.1"
 
 
-def free_port(host: str = LOOPBACK) -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 def stub_config(settings: ServiceSettings) -> StubConfig:
     return StubConfig(
         latency_median_s=settings.stub_latency_median_ms / 1000,
@@ -51,21 +41,6 @@ def stub_config(settings: ServiceSettings) -> StubConfig:
         error_rate=settings.stub_error_rate,
         seed=settings.stub_seed,
     )
-
-
-def wait_until_up(url: str, process: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
-    """Poll ``url`` until it answers 200; fail early if ``process`` exits."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"the process serving {url} exited with code {process.returncode}")
-        try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer within {timeout_s:g} s")
 
 
 def start_stub_process(port: int, host: str = LOOPBACK) -> subprocess.Popen[bytes]:
@@ -82,7 +57,7 @@ def start_stub_process(port: int, host: str = LOOPBACK) -> subprocess.Popen[byte
     ]
     process = subprocess.Popen(command, env=dict(os.environ))  # noqa: S603 - our own module
     try:
-        wait_until_up(f"http://{host}:{port}/health", process, timeout_s=60)
+        wait_for_http(f"http://{host}:{port}/health", timeout_seconds=60, process=process)
     except BaseException:
         process.terminate()
         process.wait(10)

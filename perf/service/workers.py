@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from perf.monitor import PerformanceMonitor
+from perf.report.runs import write_text_atomic
 from perf.service.tokenlog import TokenTotals
 
 __all__ = ["WorkerStatsShare", "WorkerSync", "merge_worker_figures"]
@@ -52,11 +53,11 @@ class WorkerStatsShare:
     def request_reset(self) -> int:
         """Start a new generation; every worker resets when it next syncs. Returns it."""
         generation = self.generation() + 1
-        _write_atomic(self.directory / _GENERATION, str(generation))
+        write_text_atomic(self.directory / _GENERATION, str(generation))
         return generation
 
     def publish(self, figures: Figures) -> None:
-        _write_atomic(self.directory / f"worker-{self.pid}.json", json.dumps(figures))
+        write_text_atomic(self.directory / f"worker-{self.pid}.json", json.dumps(figures))
 
     def others(self) -> tuple[list[Figures], list[dict[str, Any]]]:
         """The other workers' figures, and one problem entry per unreadable file."""
@@ -223,9 +224,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
-    temporary.replace(path)
