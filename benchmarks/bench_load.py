@@ -19,17 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from perf.report.processes import free_port, start_process, stop_process, wait_for_http
+from perf._internal.processes import free_port, start_process, stop_process, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent
 USERS = 8
 SECONDS = 5
 _rps: dict[str, float] = {}
-
-
-def _env():
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": path}
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -41,12 +36,13 @@ def _cpu_seconds(pid: int) -> float:
 def _start(kind: str, scratch: Path):
     port = free_port()
     if kind == "bare":
-        command = [sys.executable, "-m", "uvicorn", "loadtests.bare_app:app", "--host",
-                   "127.0.0.1", "--port", str(port), "--log-level", "warning"]  # fmt: skip
+        command = [sys.executable, "-m", "uvicorn", "--app-dir", "loadtests", "bare_app:app",
+                   "--host", "127.0.0.1", "--port", str(port),
+                   "--log-level", "warning"]  # fmt: skip
     else:
-        command = [sys.executable, "-m", "perf.cli", "serve", "--host", "127.0.0.1",
+        command = [sys.executable, "-m", "perf.service", "serve", "--host", "127.0.0.1",
                    "--port", str(port)]  # fmt: skip
-    env = {**_env(), "PERF_DATABASE_PATH": str(scratch / f"{kind}.sqlite"),
+    env = {**os.environ, "PERF_DATABASE_PATH": str(scratch / f"{kind}.sqlite"),
            "PERF_CACHE_DIR": str(scratch / f"{kind}-cache")}  # fmt: skip
     log = (scratch / f"{kind}.log").open("wb")
     process = start_process(command, env=env, cwd=ROOT, log=log)
@@ -72,7 +68,7 @@ def _locust(url: str, out: Path) -> tuple[dict, float]:
                "--headless", "--host", url, "-u", str(USERS), "-r", str(USERS), "-t",
                f"{SECONDS}s", "--only-summary", "--json-file", str(out / "health"),
                "--loglevel", "WARNING"]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     stats = json.loads((out / "health.json").read_text())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from perf.report.bars import check_bars, format_bars
+from perf.results.bars import check_bars, format_bars
 
 
 def _entries(config):

@@ -1,6 +1,6 @@
 """The service's HTTP API with no work behind it: the baseline for load-generator benchmarks.
 
-    uvicorn loadtests.bare_app:app --host 127.0.0.1 --port 8001
+    uvicorn --app-dir loadtests bare_app:app --host 127.0.0.1 --port 8001
 
 What the load generator pushes against this app, beside what it pushes against the real
 service's ``/health``, shows how much of a run's cost is the service and how much is Locust.

@@ -1,7 +1,7 @@
 """Locust at full speed on ``GET /health``: what the load generator itself can push.
 
 No think time, one endpoint; used by ``benchmarks/bench_load.py`` against the reference
-service and against ``loadtests.bare_app`` in the same run.
+service and against ``loadtests/bare_app.py`` in the same run.
 """
 
 # locust goes first: it gevent-patches the standard library on import

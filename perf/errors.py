@@ -8,6 +8,8 @@ code that does not know perf still handles it sensibly.
 from __future__ import annotations
 
 __all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_INTERRUPTED",
     "CacheCorruptError",
     "CacheError",
     "ConfigurationError",
@@ -20,6 +22,10 @@ __all__ = [
     "UnknownModelError",
     "UnknownRelationshipError",
 ]
+
+# The exit codes every command shares: bad input (say what was wrong and what to do), Ctrl-C.
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
 
 
 class PerfError(Exception):

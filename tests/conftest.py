@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fakes import FakeClock
+from support import FakeClock
 
 
 @pytest.fixture

@@ -39,12 +39,12 @@ class MonitorCollector:
 
     def collect(self) -> Iterator[Metric]:
         # Lazy on purpose: prometheus_client is needed only when metrics are collected.
-        from prometheus_client.core import (  # noqa: PLC0415
+        from prometheus_client.core import (  # noqa: PLC0415 - the [metrics] extra, needed only when metrics are read
             CounterMetricFamily,
             GaugeMetricFamily,
             SummaryMetricFamily,
         )
-        from prometheus_client.samples import Sample  # noqa: PLC0415
+        from prometheus_client.samples import Sample  # noqa: PLC0415 - the [metrics] extra, needed only when metrics are read
 
         p = self._prefix
         stats = self._monitor.get_stats()
@@ -105,7 +105,7 @@ class MonitorCollector:
 
 def prometheus_text(monitor: PerformanceMonitor | None = None, prefix: str = "perf") -> str:
     """The text exposition for ``/metrics`` (serve it with ``PROMETHEUS_CONTENT_TYPE``)."""
-    from prometheus_client import CollectorRegistry, generate_latest  # noqa: PLC0415
+    from prometheus_client import CollectorRegistry, generate_latest  # noqa: PLC0415 - the [metrics] extra, needed only when metrics are read
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(MonitorCollector(monitor, prefix))

@@ -27,27 +27,25 @@ from pathlib import Path
 from typing import Any
 
 from perf.errors import MissingRunFileError
-from perf.report.bars import check_bars
-from perf.report.readers import (
+from perf.results import manifest
+from perf.results.bars import check_bars
+from perf.results.files import BENCHMARKS, MONITOR, REQUEST_LOG, TOKEN_LOG
+from perf.results.readers import (
+    cache_counts,
     per_query_tokens,
     read_benchmarks,
     read_manifest,
     read_monitor,
+    read_requests,
     read_token_log,
-    run_file,
 )
-from perf.report.requests_log import read_request_log, summarize_requests
-from perf.report.targets import check_latency_slos
+from perf.results.requests_log import summarize_requests, summary_percentile
+from perf.results.targets import check_latency_slos
 
 __all__ = ["FAIL", "NO_DATA", "PASS", "Check", "run_checks"]
 
 PASS, FAIL, NO_DATA = "pass", "fail", "no data"
 HIT_RATE_SUFFIX = "_cache_hit_rate"
-BUDGET_PARTS = {
-    "entity_context": "max_entity_context_tokens",
-    "enrichment_context": "max_enrichment_context_tokens",
-    "conversation_history": "max_conversation_history_tokens",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,27 +96,22 @@ def _latency_checks(run: Path, targets: Mapping[str, float]) -> list[Check]:
     if not keys:
         return []
     try:
-        summaries = summarize_requests(read_request_log(run_file(run, "requests.jsonl")))
+        summaries = summarize_requests(read_requests(run))
     except MissingRunFileError as exc:
         return [_no_data(k, f"< {targets[k]:g}", "ms", exc.name, str(exc)) for k in keys]
     checks = []
-
-    def measured(name: str, q: float) -> float | None:
-        summary = summaries.get(name)
-        return None if summary is None else float(getattr(summary, f"p{round(q * 100)}_ms"))
-
-    for slo in check_latency_slos(measured, targets):
+    for slo in check_latency_slos(lambda n, q: summary_percentile(summaries, n, q), targets):
         target = f"< {slo.target_ms:g}"
         if slo.measured_ms is None:
-            why = f"requests.jsonl has no {slo.endpoint} requests"
-            checks.append(_no_data(slo.target_key, target, "ms", "requests.jsonl", why))
+            why = f"{REQUEST_LOG} has no {slo.endpoint} requests"
+            checks.append(_no_data(slo.target_key, target, "ms", REQUEST_LOG, why))
             continue
         s = summaries[slo.endpoint]
         details = {"endpoint": s.name, "count": s.count, "co_p95_ms": s.co_p95_ms}
         what = f"P{round(slo.quantile * 100)} of {s.name} ({s.count} requests)"
         checks.append(
             _compare(slo.target_key, "<", slo.target_ms, slo.measured_ms, unit="ms",
-                     source="requests.jsonl", what=what, details=details)
+                     source=REQUEST_LOG, what=what, details=details)
         )  # fmt: skip
     return checks
 
@@ -127,26 +120,24 @@ def _db_checks(monitor: Mapping[str, Any], limit: float) -> list[Check]:
     operations = monitor.get("operations", {})
     names = sorted(n for n in operations if n.startswith("db."))
     if not names:
-        why = "monitor.json has no db.* operations (the service recorded no database reads)"
-        return [_no_data("db_query_p95_ms", f"< {limit:g}", "ms", "monitor.json", why)]
+        why = f"{MONITOR} has no db.* operations (the service recorded no database reads)"
+        return [_no_data("db_query_p95_ms", f"< {limit:g}", "ms", MONITOR, why)]
     checks = []
     for name in names:
         stats = operations[name]
         key = f"db_query_p95_ms[{name}]"
         what = f"P95 of {name} ({stats.get('count', 0)} calls, monitor sketch)"
         measured = float(stats["p95"]) * 1000
-        check = _compare(key, "<", limit, measured, unit="ms", source="monitor.json", what=what)
+        check = _compare(key, "<", limit, measured, unit="ms", source=MONITOR, what=what)
         checks.append(replace(check, details={"operation": name, "count": stats.get("count")}))
     return checks
 
 
 def _cold_miss_share(run: Path) -> float | None:
     try:
-        summary = read_manifest(run).get("stages", {}).get("load", {}).get("summary", {})
+        return manifest.cold_miss_share(read_manifest(run))
     except MissingRunFileError:
         return None
-    share = summary.get("/query", {}).get("cold_miss_share")
-    return None if share is None else float(share)
 
 
 def _hit_rate_check(
@@ -157,16 +148,16 @@ def _hit_rate_check(
     target = f"> {limit:g}"
     if stats is None:
         known = sorted(monitor.get("cache_stats", {}))
-        why = f"monitor.json has no cache {cache!r} in cache_stats (known: {known})"
-        return _no_data(key, target, "ratio", "monitor.json", why)
-    hits, misses = int(stats.get("hits", 0)), int(stats.get("misses", 0))
-    if hits + misses == 0:
-        return _no_data(key, target, "ratio", "monitor.json", f"cache {cache!r} saw no lookups")
+        why = f"{MONITOR} has no cache {cache!r} in cache_stats (known: {known})"
+        return _no_data(key, target, "ratio", MONITOR, why)
+    hits, misses, rate = cache_counts(stats)
+    if rate is None:
+        return _no_data(key, target, "ratio", MONITOR, f"cache {cache!r} saw no lookups")
     details = {"cache": cache, "hits": hits, "misses": misses, "cold_miss_share": cold}
     what = f"hit rate of {cache!r} ({hits:,} of {hits + misses:,} lookups)"
     note = "" if cold is None else f"{cold:.0%} of queries were first-time (cold misses)"
     return _compare(
-        key, ">", limit, hits / (hits + misses), unit="ratio", source="monitor.json",
+        key, ">", limit, rate, unit="ratio", source=MONITOR,
         what=what, details=details, note=note,
     )  # fmt: skip
 
@@ -196,11 +187,17 @@ def _monitor_checks(run: Path, targets: Mapping[str, float]) -> list[Check]:
 
 def _budget(run: Path) -> dict[str, Any] | None:
     try:
-        stage = read_manifest(run).get("stages", {}).get("load", {})
+        return manifest.token_budget(read_manifest(run))
     except MissingRunFileError:
         return None
-    budget: dict[str, Any] | None = stage.get("settings", {}).get("service", {}).get("token_budget")
-    return budget
+
+
+def _capped_part(limit_key: str) -> str | None:
+    """The prompt component a budget key caps: ``max_entity_context_tokens`` ->
+    ``entity_context`` (perf.tokens' naming rule); ``None`` for the total."""
+    if limit_key == "max_total_tokens":
+        return None
+    return limit_key.removeprefix("max_").removesuffix("_tokens")
 
 
 def _budget_violations(record: Mapping[str, Any], budget: Mapping[str, Any]) -> list[str]:
@@ -211,9 +208,10 @@ def _budget_violations(record: Mapping[str, Any], budget: Mapping[str, Any]) -> 
     found = []
     if "max_total_tokens" in budget and total > budget["max_total_tokens"]:
         found.append(f"total {total} > max_total_tokens {budget['max_total_tokens']}")
-    for part, limit_key in BUDGET_PARTS.items():
-        if limit_key in budget and after.get(part, 0) > budget[limit_key]:
-            found.append(f"{part} {after[part]} > {limit_key} {budget[limit_key]}")
+    for limit_key, limit in budget.items():
+        part = _capped_part(limit_key)
+        if part is not None and after.get(part, 0) > limit:
+            found.append(f"{part} {after[part]} > {limit_key} {limit}")
     return found
 
 
@@ -227,7 +225,7 @@ def _budget_check(run: Path, records: list[dict[str, Any]], targets: Mapping[str
     bad = {}
     for number, record in enumerate(records, 1):
         if problems := _budget_violations(record, budget):
-            bad[f"tokens.jsonl:{number}"] = problems
+            bad[f"{TOKEN_LOG}:{number}"] = problems
     details = {
         "calls": len(records),
         "cut_calls": sum(bool(r.get("cut")) for r in records),
@@ -241,14 +239,14 @@ def _budget_check(run: Path, records: list[dict[str, Any]], targets: Mapping[str
         f"{word} {name}: {len(bad)} of {len(records)} LLM calls broke or lacked the budget "
         f"({details['cut_calls']} were cut to fit; budget from {origin})"
     )
-    return Check(name, "0 violations", len(bad), "calls", verdict, "tokens.jsonl", message, details)
+    return Check(name, "0 violations", len(bad), "calls", verdict, TOKEN_LOG, message, details)
 
 
 def _cross_check(records: list[dict[str, Any]], monitor: Mapping[str, Any]) -> Check:
     name = "tokens_log_matches_monitor"
     summary = monitor.get("tokens")
     if not summary:
-        return _no_data(name, "equal", "calls", "monitor.json", "monitor.json has no tokens")
+        return _no_data(name, "equal", "calls", MONITOR, f"{MONITOR} has no tokens")
     totals = [int(r.get("total_tokens_after") or 0) for r in records]
     log: dict[str, float] = {"calls": len(totals), "max": max(totals, default=0)}
     log["mean"] = sum(totals) / len(totals) if totals else 0.0
@@ -261,20 +259,20 @@ def _cross_check(records: list[dict[str, Any]], monitor: Mapping[str, Any]) -> C
     same = same and abs(log["mean"] - mon["mean"]) < 0.5
     word = "ok" if same else "FAIL"
     message = (
-        f"{word} {name}: tokens.jsonl has {log['calls']} calls (mean {log['mean']:.1f}, max "
-        f"{log['max']}), monitor.json {mon['calls']} (mean {mon['mean']:.1f}, max {mon['max']})"
+        f"{word} {name}: {TOKEN_LOG} has {log['calls']} calls (mean {log['mean']:.1f}, max "
+        f"{log['max']}), {MONITOR} {mon['calls']} (mean {mon['mean']:.1f}, max {mon['max']})"
     )
     details = {"tokens_jsonl": log, "monitor_json": mon}
     verdict = PASS if same else FAIL
     diff = abs(log["calls"] - mon["calls"])
-    return Check(name, "equal", diff, "calls", verdict, "tokens.jsonl", message, details)
+    return Check(name, "equal", diff, "calls", verdict, TOKEN_LOG, message, details)
 
 
 def _token_checks(run: Path, targets: Mapping[str, float]) -> list[Check]:
     keys = [k for k in ("tokens_per_query_mean", "tokens_per_query_max") if k in targets]
     try:
         records = read_token_log(run)
-        source, why = "tokens.jsonl", "tokens.jsonl is empty: the run made no LLM calls"
+        source, why = TOKEN_LOG, f"{TOKEN_LOG} is empty: the run made no LLM calls"
     except MissingRunFileError as exc:
         records, source, why = [], exc.name, str(exc)
     if not records:
@@ -290,7 +288,7 @@ def _token_checks(run: Path, targets: Mapping[str, float]) -> list[Check]:
         value, word = measured[key]
         what = f"{word} prompt tokens after the budget over {len(per_query)} queries"
         checks.append(
-            _compare(key, "<", targets[key], value, unit="tokens", source="tokens.jsonl", what=what)
+            _compare(key, "<", targets[key], value, unit="tokens", source=TOKEN_LOG, what=what)
         )
     checks.append(_budget_check(run, records, targets))
     try:
@@ -306,19 +304,19 @@ def _bar_checks(run: Path) -> list[Check]:
     except MissingRunFileError as exc:
         return [_no_data("bars", "<= bar", "x", exc.name, str(exc))]
     if not bars:
-        why = "benchmarks.json declares no speed bars (was the suite run with -k?)"
-        return [_no_data("bars", "<= bar", "x", "benchmarks.json", why)]
+        why = f"{BENCHMARKS} declares no speed bars (was the suite run with -k?)"
+        return [_no_data("bars", "<= bar", "x", BENCHMARKS, why)]
     checks = []
     for bar in bars:
         name = f"bar[{bar.name} / {bar.peer}]"
         target = f"<= {bar.max_ratio:g}"
         if bar.ratio is None:
-            why = f"the peer {bar.peer} did not run in this benchmarks.json"
-            checks.append(_no_data(name, target, "x", "benchmarks.json", why))
+            why = f"the peer {bar.peer} did not run in this {BENCHMARKS}"
+            checks.append(_no_data(name, target, "x", BENCHMARKS, why))
             continue
         word, verdict = ("ok", PASS) if bar.passed else ("FAIL", FAIL)
         message = f"{word} {name}: median ratio {bar.ratio:.3f}x, bar <= {bar.max_ratio:g}x"
-        checks.append(Check(name, target, bar.ratio, "x", verdict, "benchmarks.json", message))
+        checks.append(Check(name, target, bar.ratio, "x", verdict, BENCHMARKS, message))
     return checks
 
 

@@ -10,17 +10,21 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from perf.report.bars import check_bars
-from perf.report.readers import (
-    expected_interval_ms,
+from perf.report.checks import run_checks
+from perf.results import manifest
+from perf.results.bars import check_bars
+from perf.results.readers import (
+    RunPath,
+    cache_counts,
+    query_id,
     read_benchmarks,
     read_manifest,
     read_monitor,
+    read_requests,
     read_token_log,
-    run_file,
 )
-from perf.report.requests_log import percentile, read_request_log, summarize_requests
-from perf.report.targets import find_pyproject
+from perf.results.requests_log import percentile, summarize_requests
+from perf.results.targets import find_pyproject, load_targets
 
 if TYPE_CHECKING:
     from pandas import DataFrame  # type: ignore[import-untyped, unused-ignore]
@@ -39,11 +43,10 @@ __all__ = [
     "tokens_per_query",
 ]
 
-RunPath = str | Path
-
 
 def _pandas() -> Any:
-    import pandas  # type: ignore[import-untyped, unused-ignore]  # noqa: PLC0415
+    # pandas takes ~0.5 s to import: building a frame pays it, never the gate
+    import pandas  # type: ignore[import-untyped, unused-ignore]  # noqa: PLC0415 - see above
 
     return pandas
 
@@ -53,7 +56,7 @@ def requests_frame(run: RunPath) -> DataFrame:
     ``latency_from_intended_ms``."""
     pd = _pandas()
 
-    records = read_request_log(run_file(run, "requests.jsonl"))
+    records = read_requests(run)
     frame = pd.DataFrame(
         [
             {
@@ -79,8 +82,8 @@ def endpoint_percentiles(run: RunPath) -> DataFrame:
     """Exact per-endpoint percentiles (nearest rank, ms), the numbers the SLO checks use."""
     pd = _pandas()
 
-    interval = expected_interval_ms(read_manifest(run))
-    records = read_request_log(run_file(run, "requests.jsonl"))
+    interval = manifest.expected_interval_ms(manifest.workload(read_manifest(run)))
+    records = read_requests(run)
     summaries = summarize_requests(records, expected_interval_ms=interval)
     return pd.DataFrame([s.as_dict() for s in summaries.values()]).set_index("name")
 
@@ -92,7 +95,7 @@ def latency_over_time(run: RunPath, bucket_seconds: float = 5.0) -> DataFrame:
 
     if bucket_seconds <= 0:
         raise ValueError(f"bucket_seconds must be > 0, got {bucket_seconds}")
-    records = read_request_log(run_file(run, "requests.jsonl"))
+    records = read_requests(run)
     if not records:
         return pd.DataFrame(columns=["name", "bucket_s", "count", "p50_ms", "p95_ms", "max_ms"])
     start = min(r.timestamp for r in records)
@@ -121,14 +124,14 @@ def cache_hit_rates(run: RunPath) -> DataFrame:
 
     rows = []
     for name, stats in sorted(read_monitor(run).get("cache_stats", {}).items()):
-        hits, misses = int(stats.get("hits", 0)), int(stats.get("misses", 0))
+        hits, misses, rate = cache_counts(stats)
         rows.append(
             {
                 "cache": name,
                 "hits": hits,
                 "misses": misses,
                 "lookups": hits + misses,
-                "hit_rate": stats.get("hit_rate"),
+                "hit_rate": rate,
                 "memory_hit_rate": stats.get("memory_hit_rate"),
                 "disk_hit_rate": stats.get("disk_hit_rate"),
             }
@@ -161,12 +164,13 @@ def tokens_frame(run: RunPath) -> DataFrame:
     pd = _pandas()
 
     rows = []
-    for record in read_token_log(run):
+    for number, record in enumerate(read_token_log(run), 1):
         usage = record.get("usage") or {}
         row: dict[str, Any] = {
             key: record.get(key)
             for key in ("ts", "request_id", "purpose", "model", "cached", "error")
         }
+        row["query"] = query_id(record, number)
         row["total_tokens_before"] = record.get("total_tokens_before")
         row["total_tokens_after"] = record.get("total_tokens_after")
         row["cut"] = bool(record.get("cut"))
@@ -180,12 +184,13 @@ def tokens_frame(run: RunPath) -> DataFrame:
 
 
 def tokens_per_query(run: RunPath) -> DataFrame:
-    """Per query (``request_id``): LLM calls, prompt tokens before and after the budget,
-    completion tokens, whether every call was cached, whether any was cut."""
+    """Per query (``perf.results.readers.query_id``, as the gate counts them): LLM calls,
+    prompt tokens before and after the budget, completion tokens, whether every call was
+    cached, whether any was cut."""
     frame = tokens_frame(run)
     if frame.empty:
         return frame
-    return frame.groupby("request_id").agg(
+    return frame.groupby("query").agg(
         calls=("purpose", "size"),
         tokens_before=("total_tokens_before", "sum"),
         tokens_after=("total_tokens_after", "sum"),
@@ -252,9 +257,6 @@ def checks_frame(
     """``run_checks`` as a table (name, target, measured, unit, verdict, message), only the
     checks whose name matches one of the fnmatch patterns ``names``. ``targets`` defaults to
     the nearest ``pyproject.toml`` above the working directory."""
-    from perf.report.checks import run_checks  # noqa: PLC0415 - checks imports this module
-    from perf.report.targets import load_targets  # noqa: PLC0415
-
     pd = _pandas()
     if targets is None:
         targets = find_pyproject(Path.cwd().resolve())

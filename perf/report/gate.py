@@ -18,30 +18,29 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from perf._internal import Say
+from perf._internal.atomic import write_json_atomic
 from perf.report.checks import FAIL, NO_DATA, PASS, Check, run_checks
-from perf.report.readers import read_benchmarks
-from perf.report.runs import write_json_atomic
-from perf.report.targets import load_targets
+from perf.results.files import BENCHMARKS, GATE
+from perf.results.readers import read_benchmarks
+from perf.results.runs import iso_utc, utc_now
+from perf.results.targets import load_targets
 
 __all__ = [
-    "EXIT_BAD_INPUT",
     "EXIT_FAIL",
     "EXIT_PASS",
-    "GATE_FILE",
     "GateResult",
     "baseline_checks",
     "decide",
     "run_gate",
 ]
 
-GATE_FILE = "gate.json"
-EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_PASS, EXIT_FAIL = 0, 1  # bad input: perf.errors.EXIT_BAD_INPUT
 DEFAULT_BASELINE_TOLERANCE = 0.5
-Say = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,13 +122,9 @@ def baseline_checks(
         details = {"median_s": ours[name], "baseline_median_s": theirs[name]}
         checks.append(
             Check(f"baseline[{name}]", f"<= {limit:g}", ratio, "x", verdict,
-                  "benchmarks.json", message, details)
+                  BENCHMARKS, message, details)
         )  # fmt: skip
     return checks
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def run_gate(
@@ -141,7 +136,7 @@ def run_gate(
     baseline: Path | None = None,
     baseline_tolerance: float = DEFAULT_BASELINE_TOLERANCE,
     say: Say = print,
-    clock: Callable[[], datetime] = _utcnow,
+    clock: Callable[[], datetime] = utc_now,
 ) -> GateResult:
     """Check ``run`` against the targets in ``targets_path``, print one line per check and the
     verdict, and write ``<run>/gate.json`` atomically. Bad targets raise ``ConfigurationError``.
@@ -161,9 +156,9 @@ def run_gate(
         "targets": targets,
         "baseline": None if baseline is None else str(baseline),
         "skip": patterns,
-        "created_at": clock().astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "created_at": iso_utc(clock()),
         **result.as_dict(),
     }
-    write_json_atomic(run / GATE_FILE, document)
-    say(f"{result.summary_line()} -> {run / GATE_FILE}")
+    write_json_atomic(run / GATE, document)
+    say(f"{result.summary_line()} -> {run / GATE}")
     return result

@@ -16,18 +16,18 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from perf._internal import Say
+from perf._internal.atomic import write_text_atomic
 from perf.report.checks import Check
-from perf.report.readers import PRODUCERS
-from perf.report.runs import write_text_atomic
+from perf.results.files import PRODUCERS, REPORT_DIR, REPORT_SUMMARY
 
 __all__ = [
     "PARAMETERS_TAG",
-    "REPORT_DIR",
     "NotebookResult",
     "execute_notebook",
     "find_notebooks",
@@ -37,8 +37,6 @@ __all__ = [
 ]
 
 PARAMETERS_TAG = "parameters"
-REPORT_DIR = "report"
-Say = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +92,10 @@ def execute_notebook(
     """Run a copy of the notebook at ``path`` (cwd: its folder) with ``values`` injected;
     returns the executed notebook and the cell error, if one stopped it. The kernel talks over
     IPC sockets in a private temp folder (no TCP ports, nothing to eavesdrop on)."""
-    import nbformat  # noqa: PLC0415
-    from nbclient import NotebookClient  # noqa: PLC0415
-    from nbclient.exceptions import CellExecutionError  # noqa: PLC0415
-    from traitlets.config import Config  # noqa: PLC0415
+    import nbformat  # noqa: PLC0415 - the notebook machinery loads only when a report runs
+    from nbclient import NotebookClient  # noqa: PLC0415 - the notebook machinery loads only when a report runs
+    from nbclient.exceptions import CellExecutionError  # noqa: PLC0415 - the notebook machinery loads only when a report runs
+    from traitlets.config import Config  # noqa: PLC0415 - the notebook machinery loads only when a report runs
 
     notebook = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
     parameterize(notebook, values)
@@ -120,14 +118,14 @@ def execute_notebook(
 
 
 def _to_html(notebook: Any, dest: Path) -> None:
-    from nbconvert import HTMLExporter  # noqa: PLC0415
+    from nbconvert import HTMLExporter  # noqa: PLC0415 - the notebook machinery loads only when a report runs
 
     body, _ = HTMLExporter().from_notebook_node(notebook)  # type: ignore[no-untyped-call]
     write_text_atomic(dest, body)
 
 
 def _run_one(path: Path, run: Path, values: dict[str, object], out: Path) -> NotebookResult:
-    import nbformat  # noqa: PLC0415
+    import nbformat  # noqa: PLC0415 - the notebook machinery loads only when a report runs
 
     start = time.perf_counter()
     notebook = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
@@ -192,6 +190,6 @@ def write_report(
         result = _run_one(path, run, values, out)
         say(result.line())
         results.append(result)
-    write_summary(run, checks, results, out / "summary.md")
-    say(f"[perf report] summary: {out / 'summary.md'}")
+    write_summary(run, checks, results, run / REPORT_SUMMARY)
+    say(f"[perf report] summary: {run / REPORT_SUMMARY}")
     return results

@@ -13,19 +13,19 @@ __all__ = ["add_commands"]
 
 
 def _settings(**overrides: Any) -> Any:
-    from perf.service.settings import ServiceSettings  # noqa: PLC0415
+    from perf.service.settings import ServiceSettings  # noqa: PLC0415 - pydantic, FastAPI, SQLAlchemy load when the command runs
 
     return ServiceSettings(**{k: v for k, v in overrides.items() if v is not None})
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from perf.service.server import run_service  # noqa: PLC0415
+    from perf.service.server import run_service  # noqa: PLC0415 - pydantic, FastAPI, SQLAlchemy load when the command runs
 
     return run_service(_settings(llm_base_url=args.llm_url), args.host, args.port, args.workers)
 
 
 def _stub(args: argparse.Namespace) -> int:
-    from perf.service.server import run_stub  # noqa: PLC0415
+    from perf.service.server import run_stub  # noqa: PLC0415 - pydantic, FastAPI, SQLAlchemy load when the command runs
 
     settings = _settings(
         stub_latency_median_ms=args.latency_median_ms,
@@ -36,7 +36,7 @@ def _stub(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from perf.service.server import run_analysis_once  # noqa: PLC0415
+    from perf.service.server import run_analysis_once  # noqa: PLC0415 - pydantic, FastAPI, SQLAlchemy load when the command runs
 
     return run_analysis_once(_settings(), args.full)
 

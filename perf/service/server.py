@@ -16,11 +16,13 @@ from pathlib import Path
 
 import uvicorn
 
-from perf.errors import ConfigurationError
-from perf.report.processes import free_port, wait_for_http
-from perf.service.analysis import AnalysisReport
+from perf._internal.processes import free_port, wait_for_http
+from perf.cache import CacheManager
+from perf.errors import EXIT_BAD_INPUT, ConfigurationError
+from perf.service.analysis import AnalysisReport, run_analysis
 from perf.service.app import create_app
 from perf.service.settings import ServiceSettings
+from perf.service.store import ensure_dataset, open_engine, session_factory
 from perf.service.stub import StubConfig, create_stub_app
 
 __all__ = [
@@ -124,10 +126,6 @@ def run_stub(settings: ServiceSettings, host: str, port: int) -> int:
 async def prepare_data(settings: ServiceSettings, *, full: bool) -> AnalysisReport:
     """Load the dataset if needed and bring the analysis (and the correlation cache) up to
     date."""
-    from perf.cache import CacheManager  # noqa: PLC0415
-    from perf.service.analysis import run_analysis  # noqa: PLC0415
-    from perf.service.store import ensure_dataset, open_engine, session_factory  # noqa: PLC0415
-
     engine = open_engine(settings)
     try:
         await ensure_dataset(
@@ -157,6 +155,6 @@ def run_analysis_once(settings: ServiceSettings, full: bool) -> int:
         report = asyncio.run(prepare_data(settings, full=full))
     except ConfigurationError as exc:
         print(f"perf analyze: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     print(json.dumps(report.as_dict(), indent=2))
     return 0

@@ -23,8 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from perf._internal.atomic import write_text_atomic
 from perf.monitor import PerformanceMonitor
-from perf.report.runs import write_text_atomic
 from perf.service.tokenlog import TokenTotals
 
 __all__ = ["WorkerStatsShare", "WorkerSync", "merge_worker_figures"]

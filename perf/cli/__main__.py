@@ -1,0 +1,7 @@
+"""``python -m perf.cli`` = ``perf``."""
+
+import sys
+
+from perf.cli import main
+
+sys.exit(main())

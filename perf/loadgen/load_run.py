@@ -1,0 +1,262 @@
+"""``perf load``: one load run into a run folder, with no process left behind.
+
+Starts the reference service (``perf serve``, which starts its own LLM stub) on a free loopback
+port unless a host is given, waits for ``/health``, resets its stats, runs Locust headless as a
+subprocess (never imported here: it gevent-patches the standard library), then collects
+``monitor.json`` and the request log and stops the service, also on Ctrl-C or a failure.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from perf._internal import Say
+from perf._internal.atomic import write_json_atomic
+from perf._internal.processes import (
+    free_port,
+    handling_signal,
+    http_json,
+    start_process,
+    stop_process,
+    wait_for_http,
+)
+from perf.errors import ConfigurationError
+from perf.loadgen.workload import WorkloadParams
+from perf.results.files import (
+    LOCUST_HTML,
+    LOCUST_PREFIX,
+    MONITOR,
+    REQUEST_LOG,
+    SERVICE_LOG,
+    worker_request_log_glob,
+)
+from perf.results.manifest import LOAD_STAGE, SLO_CHECKS, SUMMARY, expected_interval_ms
+from perf.results.requests_log import (
+    merge_request_logs,
+    read_request_log,
+    summarize_requests,
+    summary_percentile,
+)
+from perf.results.runs import RunFolder
+from perf.results.targets import check_latency_slos, load_targets
+
+__all__ = ["LoadOptions", "check_host", "format_summary", "parse_duration", "run_load"]
+
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``"60s"``, ``"2m"``, ``"1m30s"``, ``"1h"`` or ``"90"``."""
+    match = _DURATION.match(text.strip().lower())
+    if not text.strip() or match is None or not any(match.groups()):
+        raise ConfigurationError(
+            f"bad duration {text!r}: use a number of seconds or units, e.g. 60s, 2m, 1m30s"
+        )
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if total <= 0:
+        raise ConfigurationError(f"duration {text!r} must be longer than zero")
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOptions:
+    users: int = 20
+    spawn_rate: float = 10.0
+    duration_seconds: float = 60.0
+    host: str | None = None
+    open_rate: float | None = None
+    processes: int | None = None
+    service_workers: int = 1
+    workload: WorkloadParams = field(default_factory=WorkloadParams)
+    targets: Path | None = None  # default: the repo's pyproject.toml
+    progress_seconds: float = 2.0
+    startup_timeout_seconds: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.users < 1:
+            raise ConfigurationError(f"--users must be at least 1, got {self.users}")
+        if self.spawn_rate <= 0:
+            raise ConfigurationError(f"--spawn-rate must be > 0, got {self.spawn_rate}")
+        if self.open_rate is not None and self.open_rate <= 0:
+            raise ConfigurationError(f"--open-rate must be > 0 requests/s, got {self.open_rate}")
+        if self.processes is not None and self.processes < 1:
+            raise ConfigurationError(f"--processes must be at least 1, got {self.processes}")
+        if self.service_workers < 1:
+            raise ConfigurationError(
+                f"--service-workers must be at least 1, got {self.service_workers}"
+            )
+        if self.host and self.service_workers != 1:
+            raise ConfigurationError(
+                "--service-workers starts our own service; with --host, start it yourself "
+                "(`perf serve --workers N`)"
+            )
+
+    def recorded(self) -> dict[str, Any]:
+        return {
+            "users": self.users,
+            "spawn_rate": self.spawn_rate,
+            "duration_seconds": self.duration_seconds,
+            "host": self.host,
+            "model": "open" if self.open_rate else "closed",
+            "open_rate": self.open_rate,
+            "locust_processes": self.processes,
+            "service_workers": self.service_workers,
+            **self.workload.as_dict(),
+        }
+
+
+def _locust_command(run: Path, url: str, options: LoadOptions, repo: Path) -> list[str]:
+    command = [
+        sys.executable, "-m", "locust", "-f", str(repo / "loadtests" / "locustfile.py"),
+        "--headless", "--host", url, "--users", str(options.users),
+        "--spawn-rate", f"{options.spawn_rate:g}",
+        "--run-time", f"{max(1, math.ceil(options.duration_seconds))}s", "--stop-timeout", "10",
+        "--csv", str(run / LOCUST_PREFIX), "--csv-full-history", "--html", str(run / LOCUST_HTML),
+        "--json-file", str(run / LOCUST_PREFIX), "--only-summary",
+        "--perf-request-log", str(run / REQUEST_LOG),
+        "--perf-progress", f"{options.progress_seconds:g}",
+        "--perf-targets", str(options.targets or repo / "pyproject.toml"),
+        "--perf-open-rate", f"{options.open_rate or 0:g}",
+    ]  # fmt: skip
+    for key, value in options.workload.as_dict().items():
+        command += [f"--perf-{key.replace('_', '-')}", str(value)]
+    if options.processes:
+        command += ["--processes", str(options.processes)]
+    return command
+
+
+def check_host(url: str) -> None:
+    """Raise ``ConfigurationError`` (saying what to do) unless ``url``/health answers."""
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=5.0):  # noqa: S310 - http(s) URL
+            pass
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise ConfigurationError(
+            f"cannot reach --host {url}: GET /health failed ({exc}); start the service "
+            "(`perf serve --port N`) or fix the URL, or omit --host to let perf load start one"
+        ) from exc
+
+
+def _collect(folder: RunFolder, url: str | None, say: Say) -> None:
+    run = folder.path
+    parts = sorted(run.glob(worker_request_log_glob()))
+    if parts:
+        merge_request_logs(parts, run / REQUEST_LOG)
+        for part in parts:
+            part.unlink()
+    if url is not None:
+        try:
+            # settle: with several service workers, wait until each has published its last figures
+            stats = http_json("GET", f"{url}/performance/stats?settle=1")
+            write_json_atomic(run / MONITOR, stats)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            say(f"[perf load] could not fetch {url}/performance/stats for {MONITOR}: {exc}")
+
+
+def _results(folder: RunFolder, options: LoadOptions, repo: Path) -> dict[str, Any]:
+    log = folder.path / REQUEST_LOG
+    if not log.is_file():
+        return {}
+    interval = expected_interval_ms(options.recorded())
+    summaries = summarize_requests(read_request_log(log), expected_interval_ms=interval)
+    targets = load_targets(options.targets or repo / "pyproject.toml")
+    checks = check_latency_slos(lambda n, q: summary_percentile(summaries, n, q), targets)
+    return {
+        SUMMARY: {name: s.as_dict() for name, s in summaries.items()},
+        SLO_CHECKS: [c.as_dict() for c in checks],
+    }
+
+
+def format_summary(summary: Mapping[str, Mapping[str, Any]]) -> str:
+    """The exact per-endpoint numbers as a small table (milliseconds)."""
+    head = f"{'endpoint':<20}{'count':>7}{'fails':>6}{'p50':>8}{'p95':>8}{'p99':>8}{'max':>8}"
+    lines = [head + f"{'CO p95':>8}{'CO p99':>8}{'new':>6}"]
+    for name, s in summary.items():
+        cold = "" if s["cold_miss_share"] is None else f"{s['cold_miss_share']:.0%}"
+        lines.append(
+            f"{name:<20}{s['count']:>7}{s['failures']:>6}{s['p50_ms']:>8.1f}{s['p95_ms']:>8.1f}"
+            f"{s['p99_ms']:>8.1f}{s['max_ms']:>8.1f}{s['co_p95_ms']:>8.1f}{s['co_p99_ms']:>8.1f}"
+            f"{cold:>6}"
+        )
+    return "\n".join(lines)
+
+
+def run_load(
+    folder: RunFolder,
+    options: LoadOptions,
+    *,
+    repo: Path,
+    service_env: Mapping[str, str],
+    settings: Mapping[str, Any],
+    say: Say = print,
+) -> int:
+    """Run one load test into ``folder``; returns Locust's exit code (130 on Ctrl-C)."""
+    folder.begin_stage(
+        LOAD_STAGE, command=["perf", *sys.argv[1:]], settings=settings, workload=options.recorded()
+    )
+    service: subprocess.Popen[bytes] | None = None
+    locust: subprocess.Popen[bytes] | None = None
+    url: str | None = None
+    exit_code, status = 1, "failed"
+    extra: dict[str, Any] = {}
+    service_log = None
+    try:
+        if options.host:
+            url = options.host.rstrip("/")
+        else:
+            url = f"http://127.0.0.1:{free_port()}"
+            service_log = (folder.path / SERVICE_LOG).open("wb")
+            service = start_process(
+                [sys.executable, "-m", "perf.service", "serve", "--host", "127.0.0.1",
+                 "--port", url.rsplit(":", 1)[1], "--workers", str(options.service_workers)],
+                env=service_env, cwd=repo, log=service_log,
+            )  # fmt: skip
+            extra["service"] = {"pid": service.pid, "url": url, "log": SERVICE_LOG}
+            say(f"[perf load] starting the service (pid {service.pid}) on {url}")
+            wait_for_http(
+                f"{url}/health", timeout_seconds=options.startup_timeout_seconds, process=service
+            )
+        try:
+            http_json("POST", f"{url}/admin/reset-stats")
+        except (urllib.error.URLError, OSError) as exc:
+            say(f"[perf load] could not reset the service's stats ({exc}); numbers include warm-up")
+        say(f"[perf load] service ready at {url}; running Locust for {options.duration_seconds:g}s")
+        locust = start_process(
+            _locust_command(folder.path, url, options, repo), env=service_env, cwd=repo
+        )
+        exit_code = locust.wait()
+        status = "finished" if exit_code == 0 else "failed"
+    except KeyboardInterrupt:
+        say("[perf load] interrupted: stopping Locust and the service")
+        exit_code, status = 130, "interrupted"
+    except (RuntimeError, TimeoutError) as exc:
+        say(f"[perf load] the service did not start: {exc}; see {folder.path / SERVICE_LOG}")
+        exit_code, status = 1, "failed"
+    finally:
+        with handling_signal(signal.SIGINT, signal.SIG_IGN):  # let cleanup finish
+            if locust is not None:
+                stop_process(locust, grace_seconds=20.0)
+            _collect(folder, url, say)
+            if service is not None:
+                stop_process(service)
+            if service_log is not None:
+                service_log.close()
+            try:
+                extra.update(_results(folder, options, repo))
+            except (ValueError, OSError, KeyError) as exc:
+                extra["results_error"] = f"could not summarise the request log: {exc}"
+            folder.finish_stage(LOAD_STAGE, exit_code=exit_code, status=status, extra=extra)
+    if extra.get(SUMMARY):
+        say(format_summary(extra[SUMMARY]))
+    return exit_code

@@ -1,0 +1,52 @@
+"""The names of a run folder's files: defined here once, used by every producer and consumer.
+
+``results/runs/<run-id>/`` holds (design.md, "The results contract"):
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "BENCHMARKS",
+    "GATE",
+    "LOCUST_HTML",
+    "LOCUST_PREFIX",
+    "MANIFEST",
+    "MONITOR",
+    "PRODUCERS",
+    "REPORT_DIR",
+    "REPORT_SUMMARY",
+    "REQUEST_LOG",
+    "SERVICE_LOG",
+    "TOKEN_LOG",
+    "worker_request_log_glob",
+]
+
+MANIFEST: Final = "manifest.json"  # run id, commit, machine, stages with settings and workload
+BENCHMARKS: Final = "benchmarks.json"  # pytest-benchmark's own JSON
+REQUEST_LOG: Final = "requests.jsonl"  # one line per request (perf.results.requests_log)
+MONITOR: Final = "monitor.json"  # the service's /performance/stats at the end of the run
+TOKEN_LOG: Final = "tokens.jsonl"  # noqa: S105 - a file name: one record per LLM call
+LOCUST_PREFIX: Final = "locust"  # Locust's --csv / --json-file prefix: locust_*.csv, locust.json
+LOCUST_HTML: Final = "locust.html"
+SERVICE_LOG: Final = "service.log"  # our own service's output during a load run
+GATE: Final = "gate.json"  # every check with its target, measured value and verdict
+REPORT_DIR: Final = "report"  # the executed notebooks as HTML
+REPORT_SUMMARY: Final = "report/summary.md"
+
+# Which command writes each file (for "no data" messages).
+PRODUCERS: Final = {
+    MANIFEST: "perf bench` or `perf load",
+    BENCHMARKS: "perf bench",
+    REQUEST_LOG: "perf load",
+    MONITOR: "perf load",
+    TOKEN_LOG: "perf load",
+    GATE: "perf gate",
+}
+
+
+def worker_request_log_glob() -> str:
+    """The per-process request logs of a distributed Locust run, merged into REQUEST_LOG."""
+    stem, _, suffix = REQUEST_LOG.rpartition(".")
+    return f"{stem}.worker-*.{suffix}"

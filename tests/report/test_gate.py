@@ -1,0 +1,157 @@
+"""perf gate: exit codes, gate.json, the manifest stage, --allow-missing, --skip, --baseline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from support import edit_json, make_run, perf
+
+from perf.report.checks import FAIL, PASS, Check
+from perf.report.gate import baseline_checks, decide
+
+
+def gate(root: Path, targets: Path, *extra: str) -> int:
+    return perf("gate", *extra, "--results-dir", str(root), "--targets", str(targets))
+
+
+def read(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_a_good_run_passes_and_gate_json_holds_every_check(
+    tmp_path: Path, targets: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = make_run(tmp_path)
+    assert gate(tmp_path, targets) == 0
+    result = read(run / "gate.json")
+    assert result["verdict"] == PASS
+    assert result["exit_code"] == 0
+    assert result["run_id"] == run.name
+    assert result["targets"]["query_latency_p95_ms"] == 500.0
+    assert result["counts"] == {"pass": 12, "fail": 0, "no data": 0, "skipped": 0}
+    first = result["checks"][0]
+    assert set(first) >= {"name", "target", "measured", "unit", "verdict", "source", "message"}
+    assert (first["skipped"], first["blocking"]) == (False, False)
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 13  # one line per check and the verdict
+    assert out[-1].startswith("gate: PASS (12 pass, 0 fail, 0 no data, 0 skipped)")
+
+
+def test_the_gate_records_itself_in_the_manifest(tmp_path: Path, targets: Path) -> None:
+    run = make_run(tmp_path)
+    assert gate(tmp_path, targets) == 0
+    manifest = read(run / "manifest.json")
+    stage = manifest["stages"]["gate"]
+    assert (stage["status"], stage["exit_code"], stage["verdict"]) == ("finished", 0, "pass")
+    assert "gate.json" in manifest["files"]
+    # a second gate replaces the first entry instead of refusing to run
+    edit_json(run / "monitor.json", lambda m: m["cache_stats"]["memory"].update(hits=1))
+    assert gate(tmp_path, targets) == 1
+    stage = read(run / "manifest.json")["stages"]["gate"]
+    assert (stage["status"], stage["exit_code"], stage["verdict"]) == ("finished", 1, "fail")
+    assert read(run / "manifest.json")["stages"]["load"]["status"] == "finished"
+
+
+def test_a_failed_check_exits_1_and_is_blocking(
+    tmp_path: Path, targets: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = make_run(tmp_path)
+    edit_json(run / "monitor.json", lambda m: m["operations"]["db.event_series"].update(p95=0.2))
+    assert gate(tmp_path, targets) == 1
+    result = read(run / "gate.json")
+    assert result["verdict"] == FAIL
+    blocking = [c["name"] for c in result["checks"] if c["blocking"]]
+    assert blocking == ["db_query_p95_ms[db.event_series]"]
+    assert "blocking: db_query_p95_ms[db.event_series]" in capsys.readouterr().out
+
+
+def test_no_data_fails_unless_allowed(tmp_path: Path, targets: Path) -> None:
+    run = make_run(tmp_path, omit=("benchmarks.json",))
+    assert gate(tmp_path, targets) == 1
+    assert read(run / "gate.json")["counts"]["no data"] == 1
+    assert gate(tmp_path, targets, "--allow-missing") == 0
+    result = read(run / "gate.json")
+    assert (result["verdict"], result["allow_missing"]) == (PASS, True)
+
+
+def test_skipped_checks_are_written_but_do_not_count(tmp_path: Path, targets: Path) -> None:
+    run = make_run(tmp_path)
+    edit_json(run / "monitor.json", lambda m: m["operations"]["db.event_series"].update(p95=0.2))
+    assert gate(tmp_path, targets, "--skip", "db_query_p95_ms*") == 0
+    result = read(run / "gate.json")
+    skipped = {c["name"]: c["verdict"] for c in result["checks"] if c["skipped"]}
+    assert skipped == {"db_query_p95_ms[db.entity_context]": PASS,
+                       "db_query_p95_ms[db.event_series]": FAIL}  # fmt: skip
+    assert result["skip"] == ["db_query_p95_ms*"]
+    assert result["counts"]["skipped"] == 2
+
+
+def test_a_run_is_found_by_id_prefix_or_path(tmp_path: Path, targets: Path) -> None:
+    older = make_run(tmp_path, "20250101T000000Z-aaaa")
+    make_run(tmp_path, "20260101T000000Z-bbbb")
+    assert gate(tmp_path, targets, "2025") == 0
+    assert (older / "gate.json").is_file()
+    other = make_run(tmp_path / "elsewhere", "20270101T000000Z-cccc")
+    assert gate(tmp_path, targets, str(other)) == 0
+    assert (other / "gate.json").is_file()
+
+
+def test_bad_input_exits_2_and_says_what_to_do(
+    tmp_path: Path, targets: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert gate(tmp_path, targets) == 2
+    assert "no runs under" in capsys.readouterr().err
+    run = make_run(tmp_path)
+    assert gate(tmp_path, targets, "nosuchrun") == 2
+    assert "no run 'nosuchrun'" in capsys.readouterr().err
+    assert gate(tmp_path, tmp_path / "missing.toml") == 2
+    assert "cannot read targets" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[tool.perf.targets]\nquery_latency_p95_ms = 'fast'\n", encoding="utf-8")
+    assert gate(tmp_path, bad) == 2
+    assert "must be numbers" in capsys.readouterr().err
+    assert "gate" not in read(run / "manifest.json")["stages"]
+    (run / "monitor.json").write_text("{", encoding="utf-8")
+    assert gate(tmp_path, targets) == 2
+    assert "monitor.json is not valid JSON" in capsys.readouterr().err
+    assert not (run / "gate.json").exists()
+    assert read(run / "manifest.json")["stages"]["gate"]["exit_code"] == 2
+
+
+def test_baseline_compares_medians(tmp_path: Path, targets: Path) -> None:
+    run = make_run(tmp_path)
+    base = make_run(tmp_path / "results", "reference")
+    (tmp_path / "baselines").mkdir()
+    base.rename(tmp_path / "baselines" / "reference")
+    checks = {c.name: c for c in baseline_checks(run, tmp_path / "baselines" / "reference")}
+    assert set(checks) == {"baseline[bench_get[perf]]", "baseline[bench_get[peer]]",
+                           "baseline[bench_set[perf]]"}  # fmt: skip
+    assert all(c.verdict == PASS and c.measured == pytest.approx(1.0) for c in checks.values())
+
+    def slower(data: dict) -> None:
+        data["benchmarks"][2]["stats"]["median"] = 4e-6  # 2x the baseline's 2 us
+        data["benchmarks"][2]["stats"]["mean"] = 1e-9  # the mean is never looked at
+
+    edit_json(run / "benchmarks.json", slower)
+    assert gate(tmp_path, targets, "--baseline", "baseline:reference") == 1
+    result = read(run / "gate.json")
+    failed = [c["name"] for c in result["checks"] if c["verdict"] == FAIL]
+    assert failed == ["baseline[bench_set[perf]]"]
+    assert result["baseline"].endswith("baselines/reference")
+    assert gate(tmp_path, targets, "--baseline", "baseline", "--baseline-tolerance", "1.5") == 0
+
+
+def test_decide_counts_and_blocking() -> None:
+    checks = [
+        Check("a", "< 1", 0.5, "ms", "pass", "f", "ok a"),
+        Check("b", "< 1", 2.0, "ms", "fail", "f", "FAIL b"),
+        Check("c", "< 1", None, "ms", "no data", "f", "NO DATA c"),
+    ]
+    strict = decide(checks)
+    assert [c.name for c in strict.blocking()] == ["b", "c"]
+    assert strict.exit_code == 1
+    lenient = decide(checks, allow_missing=True, skip=["b"])
+    assert lenient.passed
+    assert lenient.counts() == {"pass": 1, "fail": 0, "no data": 1, "skipped": 1}
