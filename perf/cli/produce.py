@@ -101,6 +101,7 @@ def _load_options(args: argparse.Namespace) -> LoadOptions:
         workload=params,
         targets=Path(args.targets) if args.targets else None,
         progress_seconds=args.progress,
+        history_seconds=args.history,
     )
 
 
@@ -201,6 +202,10 @@ def _add_load_options(parser: argparse.ArgumentParser) -> None:
         help="override a workload parameter, e.g. zipf_s=1.2 (repeatable)",
     )  # fmt: skip
     parser.add_argument("--progress", type=float, default=2.0, help="progress every N s")
+    parser.add_argument(
+        "--history", type=float, default=5.0,
+        help="read the service's figures into monitor_history.jsonl every N s (default 5)",
+    )  # fmt: skip
 
 
 def add_commands(subparsers: Any) -> None:

@@ -47,12 +47,13 @@ def gate_stage(
     targets: Path,
     *,
     allow_missing: bool = False,
+    allow_inconclusive: bool = False,
     skip: Sequence[str] = (),
     baseline: Path | None = None,
     baseline_tolerance: float = 0.5,
 ) -> int:
     """Check ``folder`` against ``targets`` into ``gate.json``, as the manifest's ``gate``
-    stage; exit 0 pass, 1 fail, 2 unreadable run files."""
+    stage; exit 0 pass, 1 fail, 2 unreadable run files, 3 inconclusive."""
     folder.begin_stage(GATE_STAGE, command=["perf", *sys.argv[1:]], rerun=True)
     code, extra = EXIT_BAD_INPUT, {}
     try:
@@ -60,12 +61,13 @@ def gate_stage(
             folder.path,
             targets,
             allow_missing=allow_missing,
+            allow_inconclusive=allow_inconclusive,
             skip=skip,
             baseline=baseline,
             baseline_tolerance=baseline_tolerance,
         )
         code = result.exit_code
-        extra = {"verdict": "pass" if result.passed else "fail", "counts": result.counts()}
+        extra = {"verdict": result.verdict, "counts": result.counts()}
     except (ConfigurationError, FileNotFoundError, ValueError) as exc:
         return _bad_input("gate", exc)
     finally:  # a completed gate is a finished stage, whatever its verdict
@@ -108,6 +110,7 @@ def _gate(args: argparse.Namespace) -> int:
         folder,
         targets,
         allow_missing=args.allow_missing,
+        allow_inconclusive=args.allow_inconclusive,
         skip=args.skip or (),
         baseline=baseline,
         baseline_tolerance=args.baseline_tolerance,
@@ -149,6 +152,10 @@ def add_commands(subparsers: Any) -> None:
     gate.add_argument(
         "--allow-missing", action="store_true",
         help="let checks without data (e.g. no benchmarks.json) pass instead of failing",
+    )  # fmt: skip
+    gate.add_argument(
+        "--allow-inconclusive", action="store_true",
+        help="let inconclusive checks (interval straddles the target) pass: exit 0, not 3",
     )  # fmt: skip
     gate.add_argument(
         "--skip", action="append", metavar="PATTERN",

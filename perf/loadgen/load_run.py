@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from perf._internal import Say
 from perf._internal.atomic import write_json_atomic
@@ -31,11 +31,13 @@ from perf._internal.processes import (
     wait_for_http,
 )
 from perf.errors import ConfigurationError
+from perf.loadgen.history import HistorySampler
 from perf.loadgen.workload import WorkloadParams
 from perf.results.files import (
     LOCUST_HTML,
     LOCUST_PREFIX,
     MONITOR,
+    MONITOR_HISTORY,
     REQUEST_LOG,
     SERVICE_LOG,
     worker_request_log_glob,
@@ -81,6 +83,7 @@ class LoadOptions:
     workload: WorkloadParams = field(default_factory=WorkloadParams)
     targets: Path | None = None  # default: the repo's pyproject.toml
     progress_seconds: float = 2.0
+    history_seconds: float = 5.0  # how often monitor_history.jsonl reads the service's figures
     startup_timeout_seconds: float = 120.0
 
     def __post_init__(self) -> None:
@@ -92,6 +95,8 @@ class LoadOptions:
             raise ConfigurationError(f"--open-rate must be > 0 requests/s, got {self.open_rate}")
         if self.processes is not None and self.processes < 1:
             raise ConfigurationError(f"--processes must be at least 1, got {self.processes}")
+        if self.history_seconds <= 0:
+            raise ConfigurationError(f"--history must be > 0 seconds, got {self.history_seconds}")
         if self.service_workers < 1:
             raise ConfigurationError(
                 f"--service-workers must be at least 1, got {self.service_workers}"
@@ -112,6 +117,7 @@ class LoadOptions:
             "open_rate": self.open_rate,
             "locust_processes": self.processes,
             "service_workers": self.service_workers,
+            "history_seconds": self.history_seconds,
             **self.workload.as_dict(),
         }
 
@@ -192,6 +198,29 @@ def format_summary(summary: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _start_service(
+    options: LoadOptions, env: Mapping[str, str], repo: Path, log: IO[bytes], say: Say
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``perf serve`` on a free loopback port, its output to ``log``; returns it and its URL."""
+    port = free_port()
+    service = start_process(
+        [sys.executable, "-m", "perf.service", "serve", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", str(options.service_workers)],
+        env=env, cwd=repo, log=log,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    say(f"[perf load] starting the service (pid {service.pid}) on {url}")
+    return service, url
+
+
+def _reset_stats(url: str, say: Say) -> None:
+    """Zero the service's figures, so the run's figures are the run's alone."""
+    try:
+        http_json("POST", f"{url}/admin/reset-stats")
+    except (urllib.error.URLError, OSError) as exc:
+        say(f"[perf load] could not reset the service's stats ({exc}); numbers include warm-up")
+
+
 def run_load(
     folder: RunFolder,
     options: LoadOptions,
@@ -207,31 +236,27 @@ def run_load(
     )
     service: subprocess.Popen[bytes] | None = None
     locust: subprocess.Popen[bytes] | None = None
+    history: HistorySampler | None = None
     url: str | None = None
     exit_code, status = 1, "failed"
     extra: dict[str, Any] = {}
-    service_log = None
+    service_log: IO[bytes] | None = None
     try:
         if options.host:
             url = options.host.rstrip("/")
         else:
-            url = f"http://127.0.0.1:{free_port()}"
             service_log = (folder.path / SERVICE_LOG).open("wb")
-            service = start_process(
-                [sys.executable, "-m", "perf.service", "serve", "--host", "127.0.0.1",
-                 "--port", url.rsplit(":", 1)[1], "--workers", str(options.service_workers)],
-                env=service_env, cwd=repo, log=service_log,
-            )  # fmt: skip
+            service, url = _start_service(options, service_env, repo, service_log, say)
             extra["service"] = {"pid": service.pid, "url": url, "log": SERVICE_LOG}
-            say(f"[perf load] starting the service (pid {service.pid}) on {url}")
             wait_for_http(
                 f"{url}/health", timeout_seconds=options.startup_timeout_seconds, process=service
             )
-        try:
-            http_json("POST", f"{url}/admin/reset-stats")
-        except (urllib.error.URLError, OSError) as exc:
-            say(f"[perf load] could not reset the service's stats ({exc}); numbers include warm-up")
+        _reset_stats(url, say)
         say(f"[perf load] service ready at {url}; running Locust for {options.duration_seconds:g}s")
+        history = HistorySampler(
+            url, folder.path / MONITOR_HISTORY, every_seconds=options.history_seconds
+        )
+        history.start()
         locust = start_process(
             _locust_command(folder.path, url, options, repo), env=service_env, cwd=repo
         )
@@ -247,6 +272,8 @@ def run_load(
         with handling_signal(signal.SIGINT, signal.SIG_IGN):  # let cleanup finish
             if locust is not None:
                 stop_process(locust, grace_seconds=20.0)
+            if history is not None:
+                history.stop()
             _collect(folder, url, say)
             if service is not None:
                 stop_process(service)

@@ -233,6 +233,15 @@ class PerformanceMonitor:
             "gauges": self.gauges(),
         }
 
+    def histograms(self) -> dict[str, dict[str, Any]]:
+        """Each operation's whole-run sketch as ``QuantileSketch.to_dict()``: cumulative bucket
+        counts, so the distribution of any time window is the difference of two readings
+        (``QuantileSketch.difference``)."""
+        now = self.clock()
+        with self._lock:
+            recorders = sorted(self._operations.items())
+        return {name: recorder.summaries(now)[0].sketch.to_dict() for name, recorder in recorders}
+
     # -- snapshots ----------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:

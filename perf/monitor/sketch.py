@@ -223,3 +223,30 @@ class QuantileSketch:
                 "sketch snapshot counts do not add up; pass an unmodified QuantileSketch.to_dict"
             )
         return sketch
+
+    @classmethod
+    def difference(cls, later: QuantileSketch, earlier: QuantileSketch) -> QuantileSketch:
+        """The values ``later`` holds beyond ``earlier``, for two readings of one growing
+        sketch (e.g. cumulative figures sampled over time): bucket counts subtract, so a time
+        window's quantiles come from two snapshots. Its min and max are the bounds of its
+        lowest and highest buckets (the exact extremes of a window are not kept)."""
+        if later.relative_accuracy != earlier.relative_accuracy:
+            raise ConfigurationError(
+                "cannot subtract sketches of different relative accuracy; take both readings "
+                "from the same monitor"
+            )
+        bins = {k: n - earlier._bins.get(k, 0) for k, n in later._bins.items()}
+        if any(n < 0 for n in bins.values()) or len(earlier._bins.keys() - bins.keys()):
+            raise ConfigurationError(
+                "the earlier sketch is not part of the later one (was the monitor reset in "
+                "between?); subtract readings of one sketch, older from newer"
+            )
+        window = cls(later.relative_accuracy)
+        window._bins = {k: n for k, n in bins.items() if n}
+        window.count = sum(window._bins.values())
+        window.total = later.total - earlier.total
+        if window.count:
+            keys = sorted(window._bins)
+            window.min = _lower_bound(keys[0], window._shift)
+            window.max = _lower_bound(keys[-1] + 1, window._shift)
+        return window

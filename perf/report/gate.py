@@ -1,7 +1,10 @@
 """The gate: every check of one run turned into ``gate.json`` and an exit code.
 
 Exit codes: ``0`` every counted check passed, ``1`` a check failed (or had no data), ``2`` bad
-input (an unknown run, an unreadable targets file; raised as errors for the CLI to map).
+input (an unknown run, an unreadable targets file; raised as errors for the CLI to map), ``3``
+nothing failed but a check was inconclusive (its interval straddles the target: the run was too
+short or too noisy to tell). A CI job chooses whether 3 blocks; ``allow_inconclusive=True``
+(``--allow-inconclusive``) makes it 0.
 
 "No data" fails the gate: a run that did not measure a target has not met it. Pass
 ``allow_missing=True`` (``--allow-missing``) to let missing data pass, e.g. for a run made by
@@ -24,7 +27,7 @@ from typing import Any
 
 from perf._internal import Say
 from perf._internal.atomic import write_json_atomic
-from perf.report.checks import FAIL, NO_DATA, PASS, Check, run_checks
+from perf.report.checks import FAIL, INCONCLUSIVE, NO_DATA, PASS, Check, run_checks
 from perf.results.files import BENCHMARKS, GATE
 from perf.results.readers import read_benchmarks
 from perf.results.runs import iso_utc, utc_now
@@ -32,6 +35,7 @@ from perf.results.targets import load_targets
 
 __all__ = [
     "EXIT_FAIL",
+    "EXIT_INCONCLUSIVE",
     "EXIT_PASS",
     "GateResult",
     "baseline_checks",
@@ -39,7 +43,7 @@ __all__ = [
     "run_gate",
 ]
 
-EXIT_PASS, EXIT_FAIL = 0, 1  # bad input: perf.errors.EXIT_BAD_INPUT
+EXIT_PASS, EXIT_FAIL, EXIT_INCONCLUSIVE = 0, 1, 3  # bad input: perf.errors.EXIT_BAD_INPUT
 DEFAULT_BASELINE_TOLERANCE = 0.5
 
 
@@ -50,31 +54,44 @@ class GateResult:
     checks: list[Check]
     skipped: frozenset[str]  # names of the checks that do not count
     allow_missing: bool
+    allow_inconclusive: bool = False
+
+    def _counted(self, verdicts: set[str]) -> list[Check]:
+        return [c for c in self.checks if c.name not in self.skipped and c.verdict in verdicts]
 
     def blocking(self) -> list[Check]:
-        """Counted checks that stop the gate: failures, and no data unless allowed."""
-        stop = {FAIL} if self.allow_missing else {FAIL, NO_DATA}
-        return [c for c in self.checks if c.name not in self.skipped and c.verdict in stop]
+        """Counted checks that stop the gate: failures, no data unless allowed, and
+        inconclusive ones unless allowed."""
+        stop = {FAIL} | ({NO_DATA} if not self.allow_missing else set())
+        stop |= {INCONCLUSIVE} if not self.allow_inconclusive else set()
+        return self._counted(stop)
+
+    @property
+    def verdict(self) -> str:
+        blocking = {c.verdict for c in self.blocking()}
+        return INCONCLUSIVE if blocking == {INCONCLUSIVE} else FAIL if blocking else PASS
 
     @property
     def passed(self) -> bool:
-        return not self.blocking()
+        return self.verdict == PASS
 
     @property
     def exit_code(self) -> int:
-        return EXIT_PASS if self.passed else EXIT_FAIL
+        return {PASS: EXIT_PASS, INCONCLUSIVE: EXIT_INCONCLUSIVE}.get(self.verdict, EXIT_FAIL)
 
     def counts(self) -> dict[str, int]:
         counted = [c for c in self.checks if c.name not in self.skipped]
-        counts = {v: sum(c.verdict == v for c in counted) for v in (PASS, FAIL, NO_DATA)}
+        verdicts = (PASS, FAIL, INCONCLUSIVE, NO_DATA)
+        counts = {v: sum(c.verdict == v for c in counted) for v in verdicts}
         return {**counts, "skipped": len(self.checks) - len(counted)}
 
     def as_dict(self) -> dict[str, Any]:
         blocking = {c.name for c in self.blocking()}
         return {
-            "verdict": PASS if self.passed else FAIL,
+            "verdict": self.verdict,
             "exit_code": self.exit_code,
             "allow_missing": self.allow_missing,
+            "allow_inconclusive": self.allow_inconclusive,
             "counts": self.counts(),
             "checks": [
                 {**c.as_dict(), "skipped": c.name in self.skipped, "blocking": c.name in blocking}
@@ -88,18 +105,22 @@ class GateResult:
         if self.passed:
             return f"gate: PASS ({tally})"
         names = ", ".join(c.name for c in self.blocking())
-        return f"gate: FAIL ({tally}); blocking: {names}"
+        return f"gate: {self.verdict.upper()} ({tally}); blocking: {names}"
 
 
 def decide(
-    checks: Sequence[Check], *, allow_missing: bool = False, skip: Iterable[str] = ()
+    checks: Sequence[Check],
+    *,
+    allow_missing: bool = False,
+    allow_inconclusive: bool = False,
+    skip: Iterable[str] = (),
 ) -> GateResult:
     """The gate's verdict over ``checks``; ``skip`` holds fnmatch patterns of check names."""
     patterns = list(skip)
     skipped = frozenset(
         c.name for c in checks if any(fnmatch.fnmatchcase(c.name, p) for p in patterns)
     )
-    return GateResult(list(checks), skipped, allow_missing)
+    return GateResult(list(checks), skipped, allow_missing, allow_inconclusive)
 
 
 def baseline_checks(
@@ -132,6 +153,7 @@ def run_gate(
     targets_path: Path,
     *,
     allow_missing: bool = False,
+    allow_inconclusive: bool = False,
     skip: Iterable[str] = (),
     baseline: Path | None = None,
     baseline_tolerance: float = DEFAULT_BASELINE_TOLERANCE,
@@ -146,7 +168,9 @@ def run_gate(
     checks = run_checks(run, targets)
     if baseline is not None:
         checks += baseline_checks(run, baseline, baseline_tolerance)
-    result = decide(checks, allow_missing=allow_missing, skip=patterns)
+    result = decide(
+        checks, allow_missing=allow_missing, allow_inconclusive=allow_inconclusive, skip=patterns
+    )
     for check in result.checks:
         say(("skip " if check.name in result.skipped else "") + check.message)
     document = {

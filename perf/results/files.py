@@ -14,6 +14,7 @@ __all__ = [
     "LOCUST_PREFIX",
     "MANIFEST",
     "MONITOR",
+    "MONITOR_HISTORY",
     "PRODUCERS",
     "REPORT_DIR",
     "REPORT_SUMMARY",
@@ -27,6 +28,7 @@ MANIFEST: Final = "manifest.json"  # run id, commit, machine, stages with settin
 BENCHMARKS: Final = "benchmarks.json"  # pytest-benchmark's own JSON
 REQUEST_LOG: Final = "requests.jsonl"  # one line per request (perf.results.requests_log)
 MONITOR: Final = "monitor.json"  # the service's /performance/stats at the end of the run
+MONITOR_HISTORY: Final = "monitor_history.jsonl"  # its cumulative figures every few seconds
 TOKEN_LOG: Final = "tokens.jsonl"  # noqa: S105 - a file name: one record per LLM call
 LOCUST_PREFIX: Final = "locust"  # Locust's --csv / --json-file prefix: locust_*.csv, locust.json
 LOCUST_HTML: Final = "locust.html"
@@ -41,6 +43,7 @@ PRODUCERS: Final = {
     BENCHMARKS: "perf bench",
     REQUEST_LOG: "perf load",
     MONITOR: "perf load",
+    MONITOR_HISTORY: "perf load",
     TOKEN_LOG: "perf load",
     GATE: "perf gate",
 }

@@ -16,6 +16,7 @@ from perf.results.files import (
     BENCHMARKS,
     MANIFEST,
     MONITOR,
+    MONITOR_HISTORY,
     PRODUCERS,
     REQUEST_LOG,
     TOKEN_LOG,
@@ -31,6 +32,7 @@ __all__ = [
     "read_benchmarks",
     "read_manifest",
     "read_monitor",
+    "read_monitor_history",
     "read_requests",
     "read_token_log",
     "resolve_run",
@@ -92,7 +94,17 @@ def read_benchmarks(run: RunPath) -> list[dict[str, Any]]:
 
 def read_token_log(run: RunPath) -> list[dict[str, Any]]:
     """Every record of ``tokens.jsonl`` (one per LLM call), in file order."""
-    path = run_file(run, TOKEN_LOG)
+    return _read_jsonl(run_file(run, TOKEN_LOG))
+
+
+def read_monitor_history(run: RunPath) -> list[dict[str, Any]]:
+    """The readings of ``monitor_history.jsonl`` that succeeded, oldest first (a failed
+    reading is a gap: the windows around it are simply longer)."""
+    readings = _read_jsonl(run_file(run, MONITOR_HISTORY))
+    return sorted((r for r in readings if "error" not in r), key=lambda r: float(r["t"]))
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     records = []
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, 1):

@@ -161,8 +161,8 @@ def _add_routes(app: FastAPI, runtime: ServiceRuntime, count: Callable[[str], No
         return body
 
     @app.get("/performance/stats")
-    async def performance_stats(settle: bool = False) -> dict[str, Any]:
-        return await runtime.stats(settle)
+    async def performance_stats(settle: bool = False, histograms: bool = False) -> dict[str, Any]:
+        return await runtime.stats(settle, histograms=histograms)
 
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:

@@ -196,12 +196,14 @@ class ServiceRuntime:
             "counters": dict(self.pipeline.counters),
         }
 
-    async def stats(self, settle: bool = False) -> dict[str, Any]:
+    async def stats(self, settle: bool = False, *, histograms: bool = False) -> dict[str, Any]:
         """``/performance/stats``; with several workers, operations, cache hit rates, tokens
         and counters are everyone's (``settle``: see ``WorkerSync.merged``), the rest this
-        worker's own."""
+        worker's own. ``histograms``: also each operation's cumulative sketch, for the load
+        run's time-resolved history."""
         if self.workers is None:
-            stats = self.monitor.get_stats()
+            monitor = self.monitor
+            stats = monitor.get_stats()
             figures = {
                 "operations": stats["operations"],
                 "cache_stats": stats["cache_stats"],
@@ -210,7 +212,10 @@ class ServiceRuntime:
             }
         else:
             figures = await self.workers.merged(settle)
+            monitor = figures.pop("monitor")
             figures["tokens"] = figures["tokens"].summary(self.token_log.path)
+        if histograms:
+            figures["histograms"] = monitor.histograms()
         return {
             **figures,
             "cache_manager": self.caches.get_cache_stats(),

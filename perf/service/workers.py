@@ -177,7 +177,8 @@ def merge_worker_figures(
     own: Figures, others: list[Figures], generation: int, like: PerformanceMonitor
 ) -> dict[str, Any]:
     """The figures of all workers of ``generation`` as one: operations, cache hit rates,
-    tokens and counters add up; ``workers`` lists each worker and what was left out."""
+    tokens and counters add up; ``workers`` lists each worker and what was left out;
+    ``monitor`` is the merged monitor itself."""
     merged = PerformanceMonitor(
         relative_accuracy=like.relative_accuracy,
         slot_seconds=like.slot_seconds,
@@ -213,6 +214,7 @@ def merge_worker_figures(
         "tokens": tokens,
         "counters": dict(counters),
         "workers": workers,
+        "monitor": merged,  # for the caller's further readings (histograms)
     }
 
 
