@@ -18,6 +18,7 @@ __all__ = [
     "SerializationError",
     "TokenBudgetError",
     "UnknownModelError",
+    "UnknownOptionError",
     "UnknownRelationshipError",
 ]
 
@@ -52,6 +53,10 @@ class TokenBudgetError(PerfError, ValueError):
 
 class UnknownModelError(PerfError, ValueError):
     """A model name that maps to no known encoding."""
+
+
+class UnknownOptionError(PerfError, TypeError):
+    """A keyword argument the function or class does not take (a typo, or another's option)."""
 
 
 class UnknownRelationshipError(PerfError, ValueError):
