@@ -186,9 +186,8 @@ def bench_parents_with_children(benchmark, loop, db, way):
                 result = await session.execute(query.options(joinedload(Parent.children)))
                 parents = result.unique().scalars().all()
             else:
-                parents = await QueryOptimizer.eager_load_relationships(
-                    session, query, ["children"]
-                )
+                eager = await QueryOptimizer.eager_load_relationships(session, query, ["children"])
+                parents = (await session.execute(eager)).scalars().all()
             return {p.id: p.children for p in parents}
 
     with count_statements(engine) as counter:

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         SerializationError,
         TokenBudgetError,
         UnknownModelError,
+        UnknownOptionError,
         UnknownRelationshipError,
     )
     from perf.monitor import (
@@ -79,6 +80,7 @@ _EXPORTS = {
         "SerializationError",
         "TokenBudgetError",
         "UnknownModelError",
+        "UnknownOptionError",
         "UnknownRelationshipError",
     ],
     "perf.monitor": [
@@ -114,6 +116,7 @@ __all__ = [
     "TokenBudgetError",
     "TwoTierCache",
     "UnknownModelError",
+    "UnknownOptionError",
     "UnknownRelationshipError",
     "cached",
     "configure_cache_manager",

@@ -20,6 +20,7 @@ __all__ = [
     "SerializationError",
     "TokenBudgetError",
     "UnknownModelError",
+    "UnknownOptionError",
     "UnknownRelationshipError",
 ]
 
@@ -58,6 +59,10 @@ class TokenBudgetError(PerfError, ValueError):
 
 class UnknownModelError(PerfError, ValueError):
     """A model name that maps to no known encoding."""
+
+
+class UnknownOptionError(PerfError, TypeError):
+    """A keyword argument the function or class does not take (a typo, or another's option)."""
 
 
 class UnknownRelationshipError(PerfError, ValueError):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from perf.errors import ConfigurationError
+from perf.errors import ConfigurationError, UnknownOptionError
 
 DEFAULT_TTL = 3600.0
 
@@ -49,3 +50,26 @@ def check_db_path(path: object) -> Path:
     if resolved.is_dir():
         raise ConfigurationError(f"cache_db_path {str(resolved)!r} is a directory, not a file")
     return resolved
+
+
+# Likely slips, and the option meant: the guide's `ttl=` is the entry TTL on set/get calls.
+_MEANT = {
+    "ttl": "default_ttl= (or ttl_seconds= on get and set)",
+    "ttl_seconds": "default_ttl= (or ttl_seconds= on get and set)",
+    "max_bytes": "max_disk_bytes=",
+    "db_path": "cache_db_path=",
+    "path": "cache_db_path=",
+}
+
+
+def check_options(owner: str, given: Mapping[str, object], known: Iterable[str]) -> None:
+    """Refuse keyword arguments ``owner`` does not take, naming each and the known ones."""
+    known = sorted(known)
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        hints = [f"{name}=: did you mean {_MEANT[name]}?" for name in unknown if name in _MEANT]
+        raise UnknownOptionError(
+            f"{owner} got unknown keyword argument(s) {', '.join(map(repr, unknown))}"
+            + (f" ({' '.join(hints)})" if hints else "")
+            + f"; it takes: {', '.join(known)}"
+        )

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
-from perf.cache._validate import DEFAULT_TTL
+from perf._cache_reports import report_cache
+from perf.cache._validate import DEFAULT_TTL, check_options
 from perf.cache.tiered import TwoTierCache
 
 __all__ = ["CorrelationCache", "pair_key"]
 
 SEPARATOR = "\x1f"  # ASCII unit separator: cannot appear in an entity id
+TIER_OPTIONS = frozenset(inspect.signature(TwoTierCache).parameters) - {"cache_db_path"}
 
 
 class CorrelationCache:
@@ -19,8 +22,12 @@ class CorrelationCache:
     ``get(a, b)`` finds ``set(b, a, ...)``. ``ttl_seconds`` on ``set`` is how long the entry
     lives; on ``get`` it is the oldest entry the caller accepts. Entries live in a
     ``TwoTierCache`` (``self.store``: memory, then the SQLite file at ``cache_db_path``, or
-    memory only when it is None); the other keyword arguments configure it, or ``store``
-    shares an existing one (the cache manager's ``correlation`` cache).
+    memory only when it is None); the other keyword arguments configure it (see
+    TwoTierCache; an unknown one is a TypeError), or ``store`` shares an existing one (the
+    cache manager's ``correlation`` cache).
+
+    While it lives, its stats appear in the process-wide monitor under ``name``:
+    ``get_performance_monitor().get_stats()["cache_stats"]["correlation"]["hit_rate"]``.
     """
 
     def __init__(
@@ -28,11 +35,19 @@ class CorrelationCache:
         cache_db_path: str | Path | None = None,
         *,
         store: TwoTierCache | None = None,
+        name: str = "correlation",
         **options: Any,
     ) -> None:
+        check_options("CorrelationCache", options, TIER_OPTIONS | {"name", "store"})
         if store is not None and (cache_db_path is not None or options):
-            raise TypeError("pass either store or cache_db_path and options, not both")
+            given = ["cache_db_path"] * (cache_db_path is not None) + sorted(options)
+            raise TypeError(
+                f"CorrelationCache: pass either store or cache_db_path and options, not both "
+                f"(got store and {', '.join(given)}); configure the shared store where it is made"
+            )
         self.store = store if store is not None else TwoTierCache(cache_db_path, **options)
+        self.name = name
+        report_cache(name, self.store)
 
     def get(self, entity1: str, entity2: str, ttl_seconds: float = DEFAULT_TTL) -> Any:
         """The cached value for the pair, or None."""

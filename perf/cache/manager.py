@@ -7,6 +7,7 @@ from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any, Protocol
 
+from perf._cache_reports import report_cache
 from perf.cache._validate import DEFAULT_TTL
 from perf.cache.correlation import CorrelationCache
 from perf.cache.memory import MemoryCache
@@ -79,11 +80,16 @@ class CacheManager:
         self._types[type_name] = factory
 
     def register(self, name: str, cache: Cache) -> Cache:
-        """Add a cache built elsewhere under ``name`` (replacing none: names are unique)."""
+        """Add a cache built elsewhere under ``name`` (replacing none: names are unique).
+
+        Every cache of a manager (registered or created) appears in the process-wide
+        monitor's ``cache_stats`` under its name, for as long as it lives.
+        """
         with self._lock:
             if name in self._caches:
                 raise ConfigurationError(f"a cache named {name!r} already exists")
             self._caches[name] = cache
+        report_cache(name, cache)
         return cache
 
     def create(self, name: str, cache_type: str = "memory") -> Cache:
@@ -118,7 +124,7 @@ class CacheManager:
         store = self.cache(name)
         if not isinstance(store, TwoTierCache):
             raise ConfigurationError(f"cache {name!r} is not a two-tier cache")
-        return CorrelationCache(store=store)
+        return CorrelationCache(store=store, name=name)
 
     def file_for(self, name: str) -> Path:
         """The SQLite file of the file-backed cache ``name``, inside ``cache_dir``."""

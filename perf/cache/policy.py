@@ -51,7 +51,13 @@ class LRUPolicy:
         del self._order[key]
 
     def victim(self) -> Hashable:
-        return next(iter(self._order))
+        # Hits move keys without the cache's lock, so a hit between iter() and next() makes
+        # the OrderedDict raise "mutated during iteration": look again, the order is valid.
+        while True:
+            try:
+                return next(iter(self._order))
+            except RuntimeError:
+                continue
 
     def clear(self) -> None:
         self._order.clear()

@@ -14,24 +14,14 @@ from typing import Any
 from perf.cache._validate import DEFAULT_TTL, check_db_path, check_size, check_ttl
 from perf.cache.memory import MISSING
 from perf.cache.serializers import JSONSerializer, Serializer
+from perf.cache.sqlite_file import CacheFile
 from perf.cache.stats import CacheStats
-from perf.errors import CacheCorruptError, ConfigurationError, SerializationError
+from perf.errors import ConfigurationError, SerializationError
 
 __all__ = ["SQLiteCache"]
 
 log = logging.getLogger(__name__)
 
-FORMAT = "perf-cache-1"
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS perf_cache_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-INSERT OR IGNORE INTO perf_cache_meta VALUES ('format', '{FORMAT}');
-CREATE TABLE IF NOT EXISTS perf_cache (
-    key TEXT PRIMARY KEY,
-    value BLOB NOT NULL,
-    created_at REAL NOT NULL,
-    expires_at REAL NOT NULL
-);
-"""
 SELECT_ROW = "SELECT value, created_at, expires_at FROM perf_cache WHERE key = ?"
 UPSERT = "INSERT OR REPLACE INTO perf_cache (key, value, created_at, expires_at) VALUES (?,?,?,?)"
 EVICT_SHARE = 0.1  # each eviction round drops this share of the rows, oldest write first
@@ -48,13 +38,20 @@ class SQLiteCache:
     WAL mode, ``synchronous=NORMAL`` and a busy timeout: a ``set`` is visible to other
     processes as soon as it returns. Expired rows are misses; they are purged on the write
     path when the file nears ``max_bytes`` (reads never write). Over the cap, the rows
-    written longest ago go first. A database locked for longer than ``busy_timeout`` makes a
-    read a miss and a write a dropped write (both counted in ``errors``), never an exception.
+    written longest ago go first.
 
-    A file at ``path`` that is not SQLite is moved aside to ``<path>.corrupt-<time>`` with a
-    warning and a new cache is built (``on_corrupt="rebuild"``), or refused with
-    CacheCorruptError (``on_corrupt="raise"``). A SQLite database that is not a perf cache
-    is always refused: it may be someone's data.
+    Faults never raise from lookups and writes: a database locked past ``busy_timeout``, a
+    file damaged while open, or a row whose columns have the wrong types makes a lookup a
+    miss and a write a dropped write (``errors`` and ``dropped`` in ``stats()``).
+
+    Opening looks at the file before changing anything (``perf.cache.sqlite_file``). Locked
+    past ``busy_timeout``: the cache starts ``unavailable`` and tries again ``retry_after``
+    seconds later. Read-only for this process: ``read_only``, lookups only. Damaged, as
+    SQLite itself reports it: moved aside to ``<path>.corrupt-<time>`` and rebuilt
+    (``on_corrupt="rebuild"``) or refused (``"raise"``; always when read-only). A SQLite
+    database that is not a perf cache, including an empty one whose ``user_version`` or
+    ``application_id`` another program has set: refused with CacheCorruptError, untouched.
+    ``stats()["mode"]`` is ``read_write``, ``read_only`` or ``unavailable``.
     """
 
     def __init__(
@@ -66,6 +63,7 @@ class SQLiteCache:
         serializer: Serializer | None = None,
         busy_timeout: float = 1.0,
         on_corrupt: str = "rebuild",
+        retry_after: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = check_db_path(path)
@@ -75,14 +73,22 @@ class SQLiteCache:
             raise ConfigurationError(f"on_corrupt must be 'rebuild' or 'raise', got {on_corrupt!r}")
         if busy_timeout < 0:
             raise ConfigurationError(f"busy_timeout must be >= 0 seconds, got {busy_timeout!r}")
+        check_ttl(retry_after, "retry_after")
         self._serializer = serializer or JSONSerializer()
-        self._busy_timeout = busy_timeout
         self._clock = clock
         self._lock = threading.Lock()
         self._stats = CacheStats()
+        self._dropped = 0
         self._written_since_check = 0
         self._check_every = max(self.max_bytes // 64, 4096)
-        self._conn = self._open(on_corrupt)
+        self._file = CacheFile(
+            self.path,
+            busy_timeout=busy_timeout,
+            on_corrupt=on_corrupt,
+            retry_after=retry_after,
+            clock=clock,
+            on_fault=self._write_fault,
+        )
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -99,10 +105,13 @@ class SQLiteCache:
         _check_key(key)
         try:
             with self._lock:
-                row = self._conn.execute(SELECT_ROW, (key,)).fetchone()
+                row = self._file.connection().execute(SELECT_ROW, (key,)).fetchone()
         except _FAULTS as exc:
             return self._read_fault("read", exc)
         now = self._clock()
+        if row is not None and not _well_typed(row):
+            types = ", ".join(type(column).__name__ for column in row)
+            return self._read_fault(f"read of {key!r}", TypeError(f"column types {types}"))
         if row is None or (max_age is not None and row[1] + max_age <= now):
             self._stats.misses += 1
             return MISSING, 0.0, 0.0
@@ -163,15 +172,18 @@ class SQLiteCache:
 
     def __len__(self) -> int:
         with self._lock:
-            return int(self._conn.execute("SELECT COUNT(*) FROM perf_cache").fetchone()[0])
+            return int(
+                self._file.connection().execute("SELECT COUNT(*) FROM perf_cache").fetchone()[0]
+            )
 
     def size_bytes(self) -> int:
         """Bytes of the database in use (pages not on the free list)."""
         with self._lock:
-            return self._used_bytes()
+            return _used_bytes(self._file.connection())
 
     def stats(self) -> dict[str, Any]:
-        """Hits, misses, hit_rate, sets, evictions, expirations, errors, size and bytes.
+        """Hits, misses, hit_rate, sets, evictions, expirations, errors, dropped (writes not
+        stored), size, bytes and mode (read_write, read_only or unavailable).
 
         ``size`` and ``bytes`` are None while the file cannot be read.
         """
@@ -180,14 +192,22 @@ class SQLiteCache:
             used: int | None = self.size_bytes()
         except _FAULTS:
             size = used = None
-        return self._stats.as_dict(size=size, bytes=used, max_bytes=self.max_bytes)
+        return self._stats.as_dict(
+            dropped=self._dropped, size=size, bytes=used, max_bytes=self.max_bytes, mode=self.mode
+        )
+
+    @property
+    def mode(self) -> str:
+        """``read_write``, ``read_only``, or ``unavailable`` (locked at open; retried later)."""
+        return self._file.mode
 
     def reset_stats(self) -> None:
         self._stats.reset()
+        self._dropped = 0
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            self._file.close()
 
     def __enter__(self) -> SQLiteCache:
         return self
@@ -200,19 +220,21 @@ class SQLiteCache:
     def _write(self, rows: list[tuple[str, bytes, float, float]]) -> bool:
         try:
             with self._lock:
+                conn = self._file.connection()
                 if len(rows) == 1:
-                    self._conn.execute(UPSERT, rows[0])  # one statement: its own transaction
+                    conn.execute(UPSERT, rows[0])  # one statement: its own transaction
                 else:
-                    with self._transaction():
-                        self._conn.executemany(UPSERT, rows)
+                    with self._transaction(conn):
+                        conn.executemany(UPSERT, rows)
                 self._stats.sets += len(rows)
                 self._written_since_check += (
                     len(rows[0][1]) if len(rows) == 1 else sum(len(row[1]) for row in rows)
                 )
                 if self._written_since_check >= self._check_every:
                     self._written_since_check = 0
-                    self._enforce_size()
+                    self._enforce_size(conn)
         except _FAULTS as exc:
+            self._dropped += len(rows)
             return self._write_fault("write", exc)
         return True
 
@@ -225,44 +247,39 @@ class SQLiteCache:
             )
         return data
 
+    @staticmethod
     @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._conn.execute("BEGIN IMMEDIATE")
+    def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+        conn.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            conn.execute("ROLLBACK")
             raise
-        self._conn.execute("COMMIT")
+        conn.execute("COMMIT")
 
     def _delete(self, where: str, params: tuple[object, ...]) -> int:
         try:
             with self._lock:
-                return self._conn.execute(f"DELETE FROM perf_cache WHERE {where}", params).rowcount
+                conn = self._file.connection()
+                return conn.execute(f"DELETE FROM perf_cache WHERE {where}", params).rowcount
         except _FAULTS as exc:
             self._write_fault("delete", exc)
             return 0
 
-    def _used_bytes(self) -> int:
-        pages, free, size = (
-            self._conn.execute(f"PRAGMA {name}").fetchone()[0]
-            for name in ("page_count", "freelist_count", "page_size")
-        )
-        return int((pages - free) * size)
-
-    def _enforce_size(self) -> None:
+    def _enforce_size(self, conn: sqlite3.Connection) -> None:
         """Under the lock: purge expired rows, then evict the oldest writes."""
-        if self._used_bytes() <= self.max_bytes:
+        if _used_bytes(conn) <= self.max_bytes:
             return
-        purged = self._conn.execute(
+        purged = conn.execute(
             "DELETE FROM perf_cache WHERE expires_at <= ?", (self._clock(),)
         ).rowcount
         self._stats.expirations += purged
-        while self._used_bytes() > self.max_bytes * EVICT_TARGET:
-            rows = self._conn.execute("SELECT COUNT(*) FROM perf_cache").fetchone()[0]
+        while _used_bytes(conn) > self.max_bytes * EVICT_TARGET:
+            rows = conn.execute("SELECT COUNT(*) FROM perf_cache").fetchone()[0]
             if rows == 0:
                 break
-            self._stats.evictions += self._conn.execute(
+            self._stats.evictions += conn.execute(
                 "DELETE FROM perf_cache WHERE rowid IN "
                 "(SELECT rowid FROM perf_cache ORDER BY rowid LIMIT ?)",
                 (max(1, int(rows * EVICT_SHARE)),),
@@ -283,50 +300,23 @@ class SQLiteCache:
         )
         return False
 
-    def _open(self, on_corrupt: str) -> sqlite3.Connection:
-        try:
-            return self._connect()
-        except sqlite3.DatabaseError as exc:
-            if on_corrupt == "raise":
-                raise CacheCorruptError(
-                    f"{self.path} is not a readable SQLite database ({exc}); delete or move it, "
-                    "or pass on_corrupt='rebuild' to move it aside automatically"
-                ) from exc
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{time.time_ns()}")
-            self.path.rename(aside)
-            for suffix in ("-wal", "-shm"):
-                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-            log.warning(
-                "perf cache %s was corrupt (%s); moved it to %s and rebuilt", self.path, exc, aside
-            )
-            return self._connect()
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
-        )
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            tables = {
-                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
-            if tables and "perf_cache_meta" not in tables:
-                raise CacheCorruptError(
-                    f"{self.path} is a SQLite database but not a perf cache (tables: "
-                    f"{', '.join(sorted(tables))}); refusing to touch it: choose another path"
-                )
-            conn.executescript(SCHEMA)
-            found = conn.execute("SELECT value FROM perf_cache_meta WHERE name='format'").fetchone()
-            if found is None or found[0] != FORMAT:
-                raise CacheCorruptError(
-                    f"{self.path} holds cache format {found and found[0]!r}, this perf reads "
-                    f"{FORMAT!r}: delete the file to start a new cache, or use another path"
-                )
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+def _used_bytes(conn: sqlite3.Connection) -> int:
+    pages, free, size = (
+        conn.execute(f"PRAGMA {name}").fetchone()[0]
+        for name in ("page_count", "freelist_count", "page_size")
+    )
+    return int((pages - free) * size)
+
+
+def _well_typed(row: tuple[Any, Any, Any]) -> bool:
+    """A row as this cache writes it: bytes, then two numbers (SQLite columns are loose)."""
+    value, created_at, expires_at = row
+    return (
+        isinstance(value, bytes)
+        and isinstance(created_at, int | float)
+        and isinstance(expires_at, int | float)
+    )
 
 
 def _check_key(key: object) -> str:

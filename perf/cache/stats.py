@@ -5,13 +5,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["CacheStats", "hit_rate"]
+from perf._cache_reports import HitRate, as_hit_rate
+
+__all__ = ["CacheStats", "HitRate", "hit_rate"]
 
 
-def hit_rate(hits: int, misses: int) -> float:
-    """Hits over lookups; 0.0 before the first lookup."""
-    lookups = hits + misses
-    return hits / lookups if lookups else 0.0
+def hit_rate(hits: int, misses: int) -> HitRate:
+    """Hits over lookups, a fraction (0.0 before the first lookup) that prints as a percent.
+
+    See ``perf._cache_reports.HitRate``: ``rate > 0.8`` compares the fraction, and
+    ``f"{rate}%"`` reads ``"80.0%"``.
+    """
+    return as_hit_rate(hits, misses)
 
 
 @dataclass(slots=True)

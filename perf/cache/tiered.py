@@ -9,6 +9,7 @@ from typing import Any
 
 from perf.cache._validate import DEFAULT_TTL, check_ttl
 from perf.cache.memory import MISSING, MemoryCache
+from perf.cache.serializers import Serializer
 from perf.cache.sqlite import SQLiteCache
 from perf.cache.stats import hit_rate
 
@@ -22,7 +23,8 @@ class TwoTierCache:
     left (not a fresh TTL), and a read never writes to SQLite. ``max_age`` on a lookup also
     rejects entries written longer ago than that, whatever their TTL. Memory entries carry
     their write time, so both tiers share one clock (wall time, since the file outlives the
-    process).
+    process). ``serializer``, ``busy_timeout``, ``on_corrupt`` and ``retry_after`` go to the
+    SQLite tier (see SQLiteCache).
     """
 
     def __init__(
@@ -33,7 +35,10 @@ class TwoTierCache:
         max_disk_bytes: int = 20 * 1024 * 1024,
         default_ttl: float = DEFAULT_TTL,
         clock: Callable[[], float] = time.time,
-        **sqlite_options: Any,
+        serializer: Serializer | None = None,
+        busy_timeout: float = 1.0,
+        on_corrupt: str = "rebuild",
+        retry_after: float = 5.0,
     ) -> None:
         self._clock = clock
         self.memory = MemoryCache(memory_entries, default_ttl=default_ttl, clock=clock)
@@ -45,7 +50,10 @@ class TwoTierCache:
                 max_bytes=max_disk_bytes,
                 default_ttl=default_ttl,
                 clock=clock,
-                **sqlite_options,
+                serializer=serializer,
+                busy_timeout=busy_timeout,
+                on_corrupt=on_corrupt,
+                retry_after=retry_after,
             )
         )
         self.default_ttl = self.memory.default_ttl

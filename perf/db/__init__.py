@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from perf.db.batch import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, batch_fetch
 from perf.db.bulk import bulk_insert, bulk_upsert
-from perf.db.eager import eager_load_options, eager_load_relationships
+from perf.db.eager import eager_load_options, eager_load_relationships, fetch_with_relationships
 from perf.db.engine import create_shared_db_engine, dispose_shared_engines, shared_engine_stats
 from perf.db.optimizer import QueryOptimizer
 from perf.db.pool import InstrumentedAsyncQueuePool, PoolStats, pool_stats
@@ -29,6 +29,7 @@ __all__ = [
     "dispose_shared_engines",
     "eager_load_options",
     "eager_load_relationships",
+    "fetch_with_relationships",
     "pool_stats",
     "shared_engine_stats",
     "sqlite_pragmas",

@@ -23,7 +23,12 @@ from sqlalchemy.orm.interfaces import ORMOption
 
 from perf.errors import ConfigurationError, UnknownRelationshipError
 
-__all__ = ["eager_load_options", "eager_load_relationships", "root_model"]
+__all__ = [
+    "eager_load_options",
+    "eager_load_relationships",
+    "fetch_with_relationships",
+    "root_model",
+]
 
 
 def root_model(query: Select[Any]) -> type[Any]:
@@ -59,6 +64,25 @@ def eager_load_options(
 
 
 async def eager_load_relationships(
+    db: AsyncSession,
+    query: Select[Any],
+    relationships: Iterable[str],
+    *,
+    strict: bool = False,
+) -> Select[Any]:
+    """The guide's form: ``query`` with loader options for ``relationships``; run it yourself.
+
+    query = await QueryOptimizer.eager_load_relationships(db, select(Parent), ["children"])
+    parents = (await db.execute(query)).scalars().all()
+
+    Nothing is executed (``db`` is taken for the guide's signature, and the call is a
+    coroutine as the guide awaits it); names are checked now. To run the query and get the
+    model instances in one call, use :func:`fetch_with_relationships`.
+    """
+    return query.options(*eager_load_options(root_model(query), relationships, strict=strict))
+
+
+async def fetch_with_relationships(
     db: AsyncSession,
     query: Select[Any],
     relationships: Iterable[str],

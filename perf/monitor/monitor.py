@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
+from perf._cache_reports import HitRate, live_cache_providers
 from perf.errors import ConfigurationError
 from perf.monitor.operation import OperationRecorder, parse_recorder_dict
 from perf.monitor.sketch import DEFAULT_RELATIVE_ACCURACY, check_relative_accuracy
@@ -67,6 +68,16 @@ class Tracking:
 class PerformanceMonitor:
     """Latency figures per named operation, plus the stats of registered caches.
 
+    With ``live_caches=True`` (the process-wide monitor of ``get_performance_monitor()``),
+    the caches that report themselves are listed too, with no ``register_cache``: every
+    ``CorrelationCache`` (as ``correlation``, or its ``name``) and every cache a
+    ``CacheManager`` makes, under its name, for as long as it lives. A name registered by
+    hand wins over a live cache of the same name.
+
+    Every ``hit_rate`` in ``cache_stats`` is a fraction in [0, 1] (compare it with 0.8, not
+    80) whose text is the percentage: ``f"{rate}%"`` prints ``80.0%`` (see ``HitRate`` in
+    ``perf._cache_reports``). A provider must give fractions too.
+
     The recent window is the last ``round(recent_window / slot_seconds)`` slots, the current
     one partly filled: it covers between ``recent_window - slot_seconds`` and ``recent_window``
     seconds.
@@ -80,10 +91,11 @@ class PerformanceMonitor:
         relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY,
         recent_window: float = 60.0,
         slot_seconds: float = 10.0,
+        live_caches: bool = False,
     ) -> None:
         if not (
-            _is_seconds(slot_seconds)
-            and _is_seconds(recent_window)
+            _is_number(slot_seconds)
+            and _is_number(recent_window)
             and 0 < slot_seconds <= recent_window < math.inf
         ):
             raise ConfigurationError(
@@ -101,6 +113,7 @@ class PerformanceMonitor:
         self._merged_caches: dict[str, dict[str, int]] = {}
         self._gauges: dict[str, GaugeProvider] = {}
         self._lock = threading.Lock()
+        self.live_caches = live_caches
 
     # -- recording ----------------------------------------------------------------------------
 
@@ -129,7 +142,7 @@ class PerformanceMonitor:
 
     def record(self, name: str, seconds: float, error: bool = False) -> None:
         """Record one call of ``name`` that took ``seconds`` (and failed, if ``error``)."""
-        if not (_is_seconds(seconds) and 0.0 <= seconds < math.inf):
+        if not (_is_number(seconds) and 0.0 <= seconds < math.inf):
             raise ConfigurationError(
                 f"duration of {name!r} must be a finite number of seconds >= 0, got {seconds!r}"
             )
@@ -171,8 +184,11 @@ class PerformanceMonitor:
         exception) and only merged figures. One that returns no hits/misses is a programming
         error and raises ConfigurationError.
         """
+        providers: dict[str, CacheStatsProvider] = {}
+        if self.live_caches:
+            providers.update(live_cache_providers())
         with self._lock:
-            providers = dict(self._caches)
+            providers.update(self._caches)
             merged = {name: dict(counts) for name, counts in self._merged_caches.items()}
         result: dict[str, dict[str, Any]] = {}
         for name in sorted(providers.keys() | merged.keys()):
@@ -180,8 +196,10 @@ class PerformanceMonitor:
             extra = merged.get(name, {})
             hits = stats.get("hits", 0) + extra.get("hits", 0)
             misses = stats.get("misses", 0) + extra.get("misses", 0)
-            if extra or "hit_rate" not in stats:
-                stats["hit_rate"] = hits / (hits + misses) if hits + misses else 0.0
+            rate = stats.get("hit_rate")
+            if extra or not isinstance(rate, int | float) or isinstance(rate, bool):
+                rate = hits / (hits + misses) if hits + misses else 0.0  # merged, or not given
+            stats["hit_rate"] = HitRate(rate)
             stats.update(hits=hits, misses=misses)
             result[name] = stats
         return result
@@ -300,7 +318,7 @@ class PerformanceMonitor:
             )
 
 
-def _is_seconds(value: object) -> bool:
+def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -332,10 +350,14 @@ _default_lock = threading.Lock()
 
 
 def get_performance_monitor() -> PerformanceMonitor:
-    """The process-wide monitor (created on first call); tests can build their own."""
+    """The process-wide monitor (created on first call); tests can build their own.
+
+    It lists the live caches unasked (``live_caches=True``), as the guide reads
+    ``get_stats()["cache_stats"]["correlation"]`` without registering anything.
+    """
     global _default_monitor  # noqa: PLW0603 - one process-wide instance by design
     if _default_monitor is None:
         with _default_lock:
             if _default_monitor is None:
-                _default_monitor = PerformanceMonitor()
+                _default_monitor = PerformanceMonitor(live_caches=True)
     return _default_monitor

@@ -7,7 +7,7 @@ import os
 import sqlite3
 
 import pytest
-from sqlalchemy import ForeignKey, create_engine, func, select
+from sqlalchemy import ForeignKey, Select, create_engine, func, select
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -224,7 +224,7 @@ def test_batch_fetch_refuses_ids_and_sizes_of_the_wrong_kind(seeded_db, ids, bat
 def test_eager_loading_issues_one_statement_per_collection_level(seeded_db):
     async def work(session, engine):
         with count_statements(engine) as counter:
-            parents = await QueryOptimizer.eager_load_relationships(
+            parents = await QueryOptimizer.fetch_with_relationships(
                 session,
                 select(Parent).order_by(Parent.id),
                 ["children", "children.grandchildren", "owner"],
@@ -240,6 +240,25 @@ def test_eager_loading_issues_one_statement_per_collection_level(seeded_db):
     assert "JOIN owner" in counter.statements[0]  # many-to-one: joinedload
     assert "FROM child" in counter.statements[1]  # collection: selectinload
     assert "FROM grandchild" in counter.statements[2]
+
+
+def test_eager_load_relationships_returns_the_query_for_the_caller_to_run(seeded_db):
+    # The guide's form: `query = await QueryOptimizer.eager_load_relationships(db, query, [...])`
+    async def work(session, engine):
+        with count_statements(engine) as counter:
+            query = await QueryOptimizer.eager_load_relationships(
+                session, select(Parent).order_by(Parent.id), ["children", "owner"]
+            )
+            built = counter.count  # building the query runs nothing
+            parents = (await session.execute(query)).scalars().all()
+            shape = [(p.owner.name, len(p.children)) for p in parents]
+        return query, built, shape, counter.count
+
+    query, built, shape, statements = in_session(seeded_db, work)
+    assert isinstance(query, Select)
+    assert built == 0
+    assert len(shape) == PARENTS and shape[0] == ("owner-2", CHILDREN_EACH)
+    assert statements == 2  # parents JOIN owner, then children IN (...): no lazy loads
 
 
 def test_per_parent_queries_are_caught_by_the_counter(seeded_db):
@@ -258,7 +277,7 @@ def test_per_parent_queries_are_caught_by_the_counter(seeded_db):
 
 def test_strict_eager_loading_raises_on_relationships_left_out(seeded_db):
     async def work(session, _engine):
-        (parent,) = await QueryOptimizer.eager_load_relationships(
+        (parent,) = await QueryOptimizer.fetch_with_relationships(
             session, select(Parent).where(Parent.id == 1), ["children"], strict=True
         )
         assert len(parent.children) == CHILDREN_EACH
@@ -398,7 +417,7 @@ def test_postgres_bulk_upsert_batch_fetch_and_eager_loading():
             items = await QueryOptimizer.batch_fetch(
                 session, by_ids, range(1_100, 0, -1), batch_size=300, key=lambda i: i.id
             )
-            parents = await QueryOptimizer.eager_load_relationships(
+            parents = await QueryOptimizer.fetch_with_relationships(
                 session, select(Parent).order_by(Parent.id), ["children", "owner"]
             )
             return (
