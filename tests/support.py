@@ -4,6 +4,7 @@ synthetic run folder in the real file formats, and the CLI run in-process."""
 from __future__ import annotations
 
 import json
+import random
 import threading
 from collections.abc import Callable
 from contextlib import asynccontextmanager, contextmanager
@@ -14,6 +15,7 @@ import uvicorn
 
 from perf._internal.processes import free_port
 from perf.cli import main
+from perf.monitor.sketch import QuantileSketch
 from perf.report.checks import Check
 from perf.service.app import create_app
 from perf.service.data import build_dataset
@@ -143,17 +145,54 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 
 def request_rows(query_ms: float = 100.0, health_ms: float = 2.0) -> list[dict]:
     """100 /query requests at 1..100 x query_ms/100 ms and 20 /health at 1..20 x health_ms/20,
-    one every 0.5 s; every other query is new."""
+    in a seeded random order (a steady run: no trend), one every 0.5 s; every other query is
+    new."""
     rows = []
     for i in range(100):
         rows.append(("/query", "POST", (i + 1) * query_ms / 100, i % 2 == 0))
     for i in range(20):
         rows.append(("/health", "GET", (i + 1) * health_ms / 20, None))
+    random.Random(5).shuffle(rows)
     return [
         {"timestamp": START + n * 0.5, "intended_start": START + n * 0.5, "name": name,
          "method": method, "latency_ms": latency, "status": 200, "ok": True, "new_query": new}
         for n, (name, method, latency, new) in enumerate(rows)
     ]  # fmt: skip
+
+
+HIT_RATES = {"correlation": 0.9, "entity_context": 0.8, "memory": 0.7}
+OPERATION_P95_S = {"db.entity_context": 0.020, "db.event_series": 0.005, "query.total": 0.150}
+
+
+def history_rows(
+    hit_rates: dict[str, float] | None = None,
+    p95_s: dict[str, float] | None = None,
+    windows: int = 12,
+) -> list[dict]:
+    """``monitor_history.jsonl`` of a steady run: a reading every 5 s from START; per window
+    100 lookups per cache at its hit rate (+-2 points of seeded noise) and 30 calls per
+    operation spread uniformly up to its P95 / 0.95."""
+    rates = {**HIT_RATES, **(hit_rates or {})}
+    ops = {**OPERATION_P95_S, **(p95_s or {})}
+    rng = random.Random(11)
+    counts = {name: [0, 0] for name in rates}
+    sketches = {name: QuantileSketch() for name in ops}
+    rows = []
+    for window in range(windows + 1):
+        if window:
+            for name, rate in rates.items():
+                hits = round(100 * min(1.0, max(0.0, rate + rng.uniform(-0.02, 0.02))))
+                counts[name][0] += hits
+                counts[name][1] += 100 - hits
+            for name, p95 in ops.items():
+                sketches[name].add_many([rng.uniform(0, p95 / 0.95) for _ in range(30)])
+        rows.append({
+            "t": START + 5.0 * window,
+            "cache_stats": {n: {"hits": h, "misses": m} for n, (h, m) in counts.items()},
+            "histograms": {n: s.to_dict() for n, s in sketches.items() if s.count},
+            "tokens": {}, "counters": {},
+        })  # fmt: skip
+    return rows
 
 
 def token_rows(totals: list[int] | None = None) -> list[dict]:
@@ -234,6 +273,7 @@ def make_run(root: Path, run_id: str = RUN_ID, omit: tuple[str, ...] = ()) -> Pa
         "requests.jsonl": lambda p: write_jsonl(p, request_rows()),
         "tokens.jsonl": lambda p: write_jsonl(p, tokens),
         "monitor.json": lambda p: write_json(p, monitor_data(tokens)),
+        "monitor_history.jsonl": lambda p: write_jsonl(p, history_rows()),
         "benchmarks.json": lambda p: write_json(p, benchmark_data()),
     }
     for name, write in files.items():

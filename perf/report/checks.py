@@ -74,6 +74,7 @@ def request_steady(rows: Sequence[RequestRecord], q: float, series: str) -> Stea
         steady, percentile_interval(latencies, q).estimate, warmup, cut,
         warmup_seconds=rows[cut.cut].timestamp - rows[0].timestamp,
         steady_seconds=rows[-1].timestamp - rows[cut.cut].timestamp, series=series,
+        samples="requests",
     )  # fmt: skip
 
 
@@ -117,7 +118,8 @@ def operation_steady(history: Sequence[Mapping[str, Any]], op: str, q: float) ->
     cut = mser_truncation([s.total / s.count for _, s in windows], batch=1)
     first = windows[cut.cut][0]
     last = len(history) - 1
-    steady, whole = operation_between(history, op, first, last), history_sketch(history, op)
+    steady = operation_between(history, op, first, last)
+    whole = operation_between(history, op, 0, last)
     warmup = operation_between(history, op, 0, first) if first else None
     assert steady is not None and whole is not None
     t = [float(r["t"]) for r in history]
@@ -125,13 +127,8 @@ def operation_steady(history: Sequence[Mapping[str, Any]], op: str, q: float) ->
         sketch_percentile_interval(steady, q), float(whole.quantile(q) or 0.0),
         None if warmup is None or not warmup.count else warmup.quantile(q), cut,
         warmup_seconds=t[first] - t[0], steady_seconds=t[last] - t[first],
-        series=f"{op} mean time per window",
+        series=f"{op} mean time per window", samples="calls",
     )  # fmt: skip
-
-
-def history_sketch(history: Sequence[Mapping[str, Any]], op: str) -> Any:
-    """Everything ``op`` recorded since the service's stats were reset (the last reading)."""
-    return operation_between(history, op, -1, len(history) - 1)
 
 
 def _db_checks(history: Sequence[Mapping[str, Any]], limit: float) -> list[Check]:
@@ -159,7 +156,7 @@ def _scaled(steady: Steady, factor: float) -> Steady:
     warmup = None if steady.warmup is None else steady.warmup * factor
     return Steady(
         scaled, steady.whole * factor, warmup, steady.truncation,
-        steady.warmup_seconds, steady.steady_seconds, steady.series,
+        steady.warmup_seconds, steady.steady_seconds, steady.series, steady.samples,
     )  # fmt: skip
 
 
@@ -178,7 +175,7 @@ def hit_rate_steady(history: Sequence[Mapping[str, Any]], cache: str) -> Steady 
         interval, whole, warmup, cut,
         warmup_seconds=steady[0].start - windows[0].start,
         steady_seconds=steady[-1].end - steady[0].start,
-        series=f"{cache} hit rate per window",
+        series=f"{cache} hit rate per window", samples="windows",
     )  # fmt: skip
 
 

@@ -127,7 +127,7 @@ def tokens_steady(records: Sequence[Mapping[str, Any]]) -> Steady:
     return Steady(
         steady, sum(values) / len(values), warmup, cut,
         warmup_seconds=times[cut.cut] - times[0], steady_seconds=times[-1] - times[cut.cut],
-        series="prompt tokens per query",
+        series="prompt tokens per query", samples="queries",
     )  # fmt: skip
 
 

@@ -65,6 +65,7 @@ class Steady:
     warmup_seconds: float
     steady_seconds: float
     series: str  # what the rule was applied to, e.g. "/query latency per request"
+    samples: str = "samples"  # what the interval's n counts: requests, calls, windows...
 
     def window(self) -> dict[str, Any]:
         return {
@@ -116,12 +117,15 @@ def steady_check(
         per_second = iv.n / steady.steady_seconds if steady.steady_seconds > 0 else 0.0
         if needed is not None and per_second > 0:
             more = needed - iv.n
-            advice = f"about {more:,} more samples (~{more / per_second:,.0f} s) would settle it"
+            advice = (
+                f"about {more:,} more {steady.samples} (~{more / per_second:,.0f} s) would "
+                "settle it"
+            )
         else:
             advice = "the estimate sits on the target: more samples will not settle it"
     word = {PASS: "ok", FAIL: "FAIL", INCONCLUSIVE: "INCONCLUSIVE"}[verdict]
     message = (
-        f"{word} {name}: {what} in steady state ({iv.n:,} samples after "
+        f"{word} {name}: {what} in steady state ({iv.n:,} {steady.samples} after "
         f"{steady.warmup_seconds:.0f} s of warm-up) was {_shown(iv.estimate, unit)} "
         f"[{CONFIDENCE_LABEL} {_shown(iv.low, unit)} .. {_shown(iv.high, unit)}], "
         f"target {op} {_target_shown(limit, unit)}; whole run {_shown(steady.whole, unit)}"

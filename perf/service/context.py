@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +62,7 @@ class ContextStages:
         entity_ttl: float,
         correlation_ttl: float,
         max_entities: int,
+        correlation_prefetch: int = 0,
     ) -> None:
         self.sessions = sessions
         self.monitor = monitor
@@ -72,6 +74,13 @@ class ContextStages:
         self.correlation_ttl = correlation_ttl
         self.max_entities = max_entities
         self.series_hours = range(0)  # set by the service from the events' time span
+        # Pre-loading by popularity: an entity seen in a correlation miss is correlated with
+        # this many of the most mentioned entities at once, so the pairs a popular entity
+        # forms later are hits, not first-time misses. Its series stay in memory for that.
+        self.correlation_prefetch = correlation_prefetch
+        self.mentions: Counter[str] = Counter()  # counted by the pipeline, per query
+        self._series: dict[str, dict[int, int]] = {}
+        self._spread: set[str] = set()  # entities already correlated with the popular ones
 
     # -- 1. extraction ---------------------------------------------------------------------
 
@@ -220,7 +229,10 @@ class ContextStages:
         return loaded
 
     def forget_enrichment(self) -> int:
-        """Drop every cached enrichment (after the analysis rewrote patterns and synergies)."""
+        """Drop every cached enrichment and event series (after the analysis rewrote
+        patterns, synergies and correlations)."""
+        self._series.clear()
+        self._spread.clear()
         return self.enrichment.invalidate_prefix(_ENRICH)
 
     async def correlate(self, entity_ids: Sequence[str], ctx: QueryContext) -> None:
@@ -242,24 +254,42 @@ class ContextStages:
     async def compute_correlations(
         self, pairs: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], float]:
-        """Read the pairs' event series in one query, correlate them and cache the results."""
-        needed = sorted({e for pair in pairs for e in pair})
-        async with self.monitor.track("db.event_series"), self.sessions() as session:
-            rows = await QueryOptimizer.batch_fetch(
-                session,
-                lambda ids: select(Event.entity_id, Event.ts).where(Event.entity_id.in_(ids)),
-                needed,
-                scalars=False,
-            )
-        stamps: dict[str, list[int]] = {}
-        for entity_id, ts in rows:
-            stamps.setdefault(entity_id, []).append(ts)
-        series = {entity_id: hourly_counts(ts) for entity_id, ts in stamps.items()}
+        """Correlate the pairs from their event series (read in one query, those not in memory)
+        and cache the results; then correlate each entity seen here for the first time with
+        the most mentioned ones (``correlation_prefetch``)."""
+        involved = {e for pair in pairs for e in pair}
+        new = sorted(involved - self._spread)
+        popular = [e for e, _ in self.mentions.most_common(self.correlation_prefetch)]
+        series = await self._event_series(involved | (set(popular) if new else set()))
         results: dict[tuple[str, str], float] = {}
         for a, b in pairs:
             results[(a, b)] = value = series_correlation(series, a, b, self.series_hours)
             self.correlations.set(a, b, value, ttl_seconds=self.correlation_ttl)
+        for entity_id in new:
+            for other in popular:
+                a, b = sorted((entity_id, other))
+                if a != b and (a, b) not in results:
+                    value = series_correlation(series, a, b, self.series_hours)
+                    self.correlations.set(a, b, value, ttl_seconds=self.correlation_ttl)
+        self._spread.update(new)
         return results
+
+    async def _event_series(self, entity_ids: set[str]) -> dict[str, dict[int, int]]:
+        """Hourly event counts of ``entity_ids``; those not yet in memory read in one query."""
+        needed = sorted(entity_ids - self._series.keys())
+        if needed:
+            async with self.monitor.track("db.event_series"), self.sessions() as session:
+                rows = await QueryOptimizer.batch_fetch(
+                    session,
+                    lambda ids: select(Event.entity_id, Event.ts).where(Event.entity_id.in_(ids)),
+                    needed,
+                    scalars=False,
+                )
+            stamps: dict[str, list[int]] = {entity_id: [] for entity_id in needed}
+            for entity_id, ts in rows:
+                stamps[entity_id].append(ts)
+            self._series.update((e, hourly_counts(ts)) for e, ts in stamps.items())
+        return {e: self._series[e] for e in entity_ids}
 
 
 def _strongest_first(synergy: dict[str, Any]) -> tuple[float, str, str]:

@@ -72,7 +72,7 @@ class QueryPipeline:
         self.history_turns = history_turns
         self.cache_ttl = cache_ttl
         self.counters: Counter[str] = Counter()
-        self.mentions: Counter[str] = Counter()  # saved at shutdown for the next warm-up
+        self.mentions = stages.mentions  # saved at shutdown for the next warm-up
 
     async def run(
         self, query: str, conversation_id: str | None = None, model: str | None = None

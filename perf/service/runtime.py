@@ -97,6 +97,7 @@ class ServiceRuntime:
             entity_ttl=s.entity_cache_ttl_seconds,
             correlation_ttl=s.correlation_ttl_seconds,
             max_entities=s.max_entities_per_query,
+            correlation_prefetch=s.correlation_prefetch,
         )
         self.scheduler = AnalysisScheduler(self.analyze, s.analysis_interval_seconds)
         first = await self.scheduler.run_now()  # catches up with events since the watermark

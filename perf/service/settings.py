@@ -55,6 +55,11 @@ class ServiceSettings(BaseSettings):
     conversation_history_turns: int = Field(default=6, ge=1)
     entity_cache_ttl_seconds: float = Field(default=300.0, gt=0)
     correlation_ttl_seconds: float = Field(default=86_400.0, gt=0)
+    correlation_prefetch: int = Field(
+        default=100, ge=0,
+        description="on a correlation miss, also correlate a first-seen entity with this many "
+        "of the most mentioned ones (0: off)",
+    )  # fmt: skip
     llm_cache_ttl_seconds: float = Field(default=3600.0, gt=0)
 
     # -- the synthetic dataset -------------------------------------------------------------

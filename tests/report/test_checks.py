@@ -1,4 +1,5 @@
-"""perf.report.checks: every check's pass, fail and no-data paths on synthetic run folders."""
+"""perf.report.checks: every check's pass, fail, inconclusive and no-data paths on synthetic
+run folders (support.make_run: a steady run)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from support import (
     TARGETS,
     by_name,
     edit_json,
+    history_rows,
     make_run,
     monitor_data,
     request_rows,
@@ -17,7 +19,7 @@ from support import (
     write_jsonl,
 )
 
-from perf.report.checks import FAIL, NO_DATA, PASS, run_checks
+from perf.report.checks import FAIL, INCONCLUSIVE, NO_DATA, PASS, run_checks
 
 EXPECTED_NAMES = {
     "query_latency_p95_ms",
@@ -40,20 +42,28 @@ def test_every_target_passes_on_a_good_run(tmp_path: Path) -> None:
     assert set(checks) == EXPECTED_NAMES
     assert {c.verdict for c in checks.values()} == {PASS}
     query = checks["query_latency_p95_ms"]
-    assert query.measured == pytest.approx(95.0)
+    assert 90.0 <= query.measured <= 100.0
+    assert query.interval["low"] <= query.measured <= query.interval["high"]
+    assert query.interval["confidence"] == 0.95
     assert (query.target, query.unit, query.source) == ("< 500", "ms", "requests.jsonl")
-    assert query.message.startswith("ok query_latency_p95_ms: P95 of /query (100 requests)")
-    assert checks["db_query_p95_ms[db.entity_context]"].measured == pytest.approx(20.0)
+    assert query.message.startswith("ok query_latency_p95_ms: P95 of /query in steady state (")
+    assert query.window["rule"] == "MSER-5" and query.window["settled"]
+    assert query.details["whole_run"] == 95.0
+    db = checks["db_query_p95_ms[db.entity_context]"]
+    assert db.measured == pytest.approx(20.0, rel=0.05)
+    assert db.interval["low"] < 20.0 < db.interval["high"]
     assert checks["tokens_per_query_mean"].measured == pytest.approx(550.0)
     assert checks["tokens_per_query_max"].measured == 1000
+    assert checks["tokens_per_query_max"].interval is None  # exact: the budget caps every query
     assert checks["bar[bench_get[perf] / bench_get[peer]]"].measured == pytest.approx(0.25)
 
 
 def test_hit_rate_reports_the_cold_miss_share_beside_it(tmp_path: Path) -> None:
     check = by_name(run_checks(make_run(tmp_path), TARGETS))["correlation_cache_hit_rate"]
-    assert check.measured == pytest.approx(0.9)
-    assert check.details["cold_miss_share"] == pytest.approx(0.5)
-    assert check.message.endswith("; 50% of queries were first-time (cold misses)")
+    assert check.measured == pytest.approx(0.9, abs=0.01)
+    assert check.interval["method"] == "batch means"
+    assert 0.4 <= check.details["cold_miss_share"] <= 0.6
+    assert "of steady-state queries were first-time" in check.message
 
 
 def _slow_queries(run: Path) -> None:
@@ -61,18 +71,15 @@ def _slow_queries(run: Path) -> None:
 
 
 def _slow_db(run: Path) -> None:
-    edit_json(run / "monitor.json", lambda m: m["operations"]["db.event_series"].update(p95=0.2))
+    write_jsonl(run / "monitor_history.jsonl", history_rows(p95_s={"db.event_series": 0.2}))
 
 
 def _cold_cache(run: Path) -> None:
-    def change(monitor: dict) -> None:
-        monitor["cache_stats"]["memory"].update(hits=10, misses=90)
-
-    edit_json(run / "monitor.json", change)
+    write_jsonl(run / "monitor_history.jsonl", history_rows(hit_rates={"memory": 0.1}))
 
 
 def _big_prompts(run: Path) -> None:
-    rows = token_rows([4000, 4000, 31000])  # mean 13,000, max 31,000 > budget 30,000
+    rows = token_rows([8000] * 20 + [31000])  # mean 9,095, max 31,000 > budget 30,000
     write_jsonl(run / "tokens.jsonl", rows)
     edit_json(run / "monitor.json", lambda m: m.update(tokens=monitor_data(rows)["tokens"]))
 
@@ -123,7 +130,7 @@ def test_budget_violation_names_the_record_and_the_limit(tmp_path: Path) -> None
     check = by_name(run_checks(run, TARGETS))["token_budget_enforced"]
     assert check.measured == 1
     assert check.details["violations"] == {
-        "tokens.jsonl:3": [
+        "tokens.jsonl:21": [
             "total 31000 > max_total_tokens 30000",
             "entity_context 30940 > max_entity_context_tokens 10000",
         ]
@@ -135,9 +142,10 @@ def test_budget_violation_names_the_record_and_the_limit(tmp_path: Path) -> None
     ("missing", "command", "names"),
     [
         ("requests.jsonl", "perf load", {"query_latency_p95_ms", "health_p95_ms"}),
-        ("monitor.json", "perf load",
+        ("monitor.json", "perf load", {"tokens_log_matches_monitor"}),
+        ("monitor_history.jsonl", "perf load",
          {"db_query_p95_ms", "correlation_cache_hit_rate", "entity_context_cache_hit_rate",
-          "memory_cache_hit_rate", "tokens_log_matches_monitor"}),
+          "memory_cache_hit_rate"}),
         ("tokens.jsonl", "perf load",
          {"tokens_per_query_mean", "tokens_per_query_max", "token_budget_enforced"}),
         ("benchmarks.json", "perf bench", {"bars"}),
@@ -161,17 +169,23 @@ def _no_health(run: Path) -> None:
     write_jsonl(run / "requests.jsonl", rows)
 
 
+def _edit_history(run: Path, change: Callable[[dict], None]) -> None:
+    rows = history_rows()
+    for row in rows:
+        change(row)
+    write_jsonl(run / "monitor_history.jsonl", rows)
+
+
 def _no_db_operations(run: Path) -> None:
-    edit_json(run / "monitor.json", lambda m: m["operations"].pop("db.entity_context"))
-    edit_json(run / "monitor.json", lambda m: m["operations"].pop("db.event_series"))
+    _edit_history(run, lambda r: r.update(histograms={}))
 
 
 def _cache_unknown(run: Path) -> None:
-    edit_json(run / "monitor.json", lambda m: m["cache_stats"].pop("correlation"))
+    _edit_history(run, lambda r: r["cache_stats"].pop("correlation"))
 
 
 def _cache_unused(run: Path) -> None:
-    edit_json(run / "monitor.json", lambda m: m["cache_stats"]["memory"].update(hits=0, misses=0))
+    _edit_history(run, lambda r: r["cache_stats"]["memory"].update(hits=0, misses=0))
 
 
 def _empty_token_log(run: Path) -> None:
@@ -190,8 +204,8 @@ def _no_bars(run: Path) -> None:
     ("spoil", "name", "why"),
     [
         (_no_health, "health_p95_ms", "no /health requests"),
-        (_no_db_operations, "db_query_p95_ms", "no db.* operations"),
-        (_cache_unknown, "correlation_cache_hit_rate", "no cache 'correlation'"),
+        (_no_db_operations, "db_query_p95_ms", "no db.* histograms"),
+        (_cache_unknown, "correlation_cache_hit_rate", "cache 'correlation' saw no lookups"),
         (_cache_unused, "memory_cache_hit_rate", "saw no lookups"),
         (_empty_token_log, "tokens_per_query_mean", "tokens.jsonl is empty"),
         (_peer_missing, "bar[bench_get[perf] / bench_get[peer]]", "did not run"),
@@ -233,3 +247,47 @@ def test_a_run_without_a_manifest_budget_checks_the_max_target(tmp_path: Path) -
     assert check.verdict == PASS
     assert check.details["budget"] == {"max_total_tokens": 30000.0}
     assert "tokens_per_query_max" in check.details["budget_from"]
+
+
+def test_an_interval_straddling_the_target_is_inconclusive_and_says_what_would_settle_it(
+    tmp_path: Path,
+) -> None:
+    check = by_name(run_checks(make_run(tmp_path), {"query_latency_p95_ms": 97.0}))
+    query = check["query_latency_p95_ms"]
+    assert query.interval["low"] < 97.0 <= query.interval["high"]
+    assert query.verdict == INCONCLUSIVE
+    assert query.message.startswith("INCONCLUSIVE query_latency_p95_ms:")
+    assert "more requests" in query.message and "would settle it" in query.message
+
+
+def test_a_slow_cold_start_is_cut_as_warm_up_and_shown_beside_the_steady_state(
+    tmp_path: Path,
+) -> None:
+    run = make_run(tmp_path)
+    rows = request_rows(query_ms=100.0)
+    slow = [r for r in rows if r["name"] == "/query"][:20]
+    for row in slow:
+        row["latency_ms"] = 2000.0  # the first seconds of a cold start
+    write_jsonl(run / "requests.jsonl", rows)
+    query = by_name(run_checks(run, TARGETS))["query_latency_p95_ms"]
+    assert query.details["whole_run"] == 2000.0  # the whole run misses the target...
+    assert query.verdict == PASS  # ...the steady state meets it
+    assert query.window["warmup_samples"] >= 20 and query.window["warmup_seconds"] > 0
+    assert query.details["warmup"] == 2000.0
+    assert "warm-up 2,000.0 ms" in query.message
+
+
+def test_a_hit_rate_still_climbing_at_the_end_is_not_called_a_failure(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    rows = history_rows(windows=24)
+    hits = misses = 0
+    for index, row in enumerate(rows):
+        rate = min(0.75, 0.03 * index)  # climbs from 0 to 75 % at the very end
+        hits += round(100 * rate)
+        misses += 100 - round(100 * rate)
+        row["cache_stats"]["correlation"] = {"hits": hits, "misses": misses}
+    write_jsonl(run / "monitor_history.jsonl", rows)
+    check = by_name(run_checks(run, TARGETS))["correlation_cache_hit_rate"]
+    assert check.window["settled"] is False
+    assert check.verdict == INCONCLUSIVE
+    assert "still warming up when the run ended" in check.message
