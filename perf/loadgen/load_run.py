@@ -75,7 +75,7 @@ def parse_duration(text: str) -> float:
 class LoadOptions:
     users: int = 20
     spawn_rate: float = 10.0
-    duration_seconds: float = 60.0
+    duration_seconds: float = 120.0
     host: str | None = None
     open_rate: float | None = None
     processes: int | None = None

@@ -16,12 +16,16 @@ from perf.errors import ConfigurationError
 
 __all__ = [
     "LATENCY_SLOS",
+    "SLO_FAILED_EXIT_CODE",
     "LatencySlo",
     "SloCheck",
     "check_latency_slos",
     "find_pyproject",
     "load_targets",
 ]
+
+
+SLO_FAILED_EXIT_CODE = 3  # a plain `locust -f loadtests/locustfile.py` run that missed an SLO
 
 
 @dataclass(frozen=True, slots=True)

@@ -196,9 +196,12 @@ def test_scaled_out_open_model_run_counts_every_request_once(tmp_path):
         e["name"]: e["num_requests"] for e in json.loads((run / "locust.json").read_text())
     }
     monitor = json.loads((run / "monitor.json").read_text())
-    assert monitor["operations"]["query.total"]["count"] == counts["/query"]
-    assert monitor["tokens"]["calls"] == counts["/query"]
-    assert len((run / "tokens.jsonl").read_text().splitlines()) == counts["/query"]
+    # Requests in flight when Locust stops are abandoned unlogged, but the service may finish
+    # them: it counts at least what the log holds, never more than the schedule sent.
+    served = monitor["operations"]["query.total"]["count"]
+    assert counts["/query"] <= served <= rate * 4 + users
+    assert monitor["tokens"]["calls"] == served
+    assert len((run / "tokens.jsonl").read_text().splitlines()) == served
     assert len({w["pid"] for w in monitor["workers"]}) == 2
     assert all(w["generation"] == 1 and "left_out" not in w for w in monitor["workers"])
 
@@ -225,6 +228,7 @@ def test_perf_run_puts_every_stage_in_one_folder(tmp_path):
     done = subprocess.run(
         perf("run", "--results-dir", str(results), "--users", "2", "--duration", "3s",
              "--targets", str(_targets(tmp_path, 60_000, 60_000)), *FAST_USERS,
+             "--workload", "health_weight=8",  # a short run still sees /health
              "--", str(suite), "-q", "-p", "no:cacheprovider"),
         capture_output=True, text=True, timeout=180, cwd=ROOT, env=ENV, check=False,
     )  # fmt: skip
@@ -232,7 +236,7 @@ def test_perf_run_puts_every_stage_in_one_folder(tmp_path):
     run = Path(done.stdout.strip().splitlines()[-1])
     assert run.parent == results / "runs"
     manifest = json.loads((run / "manifest.json").read_text())
-    assert list(manifest["stages"]) == ["bench", "load", "report", "gate"]
+    assert list(manifest["stages"]) == ["bench", "load", "gate", "report"]
     assert all(s["exit_code"] == 0 for s in manifest["stages"].values())
     assert {"benchmarks.json", "requests.jsonl", "monitor.json", "gate.json"} <= set(
         manifest["files"]

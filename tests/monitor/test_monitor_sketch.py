@@ -94,3 +94,27 @@ def test_non_finite_values_are_refused_and_add_nothing(bad):
     with pytest.raises(ConfigurationError, match="finite"):
         sketch.add_many([0.3, bad])
     assert sketch.to_dict() == before
+
+
+def test_difference_of_two_readings_is_the_window_between_them():
+    earlier, later, window_only = QuantileSketch(), QuantileSketch(), QuantileSketch()
+    first = [0.001 * i for i in range(1, 500)]
+    second = [0.05 + 0.001 * i for i in range(300)]
+    earlier.add_many(first)
+    later.add_many(first)
+    later.add_many(second)
+    window_only.add_many(second)
+    window = QuantileSketch.difference(later, earlier)
+    assert window.count == 300
+    assert window.total == pytest.approx(sum(second))
+    for q in (0.05, 0.5, 0.95):
+        assert window.quantile(q) == pytest.approx(window_only.quantile(q), rel=0.01)
+    assert window.min <= min(second) and window.max >= max(second)
+
+
+def test_difference_refuses_readings_of_different_sketches():
+    a, b = QuantileSketch(), QuantileSketch()
+    a.add_many([1.0, 2.0])
+    b.add_many([3.0])
+    with pytest.raises(ConfigurationError, match="not part of the later one"):
+        QuantileSketch.difference(a, b)

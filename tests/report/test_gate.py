@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from support import edit_json, make_run, perf
+from support import edit_json, history_rows, make_run, perf, write_jsonl
 
 from perf.report.checks import FAIL, PASS, Check
 from perf.report.gate import baseline_checks, decide
@@ -30,13 +30,39 @@ def test_a_good_run_passes_and_gate_json_holds_every_check(
     assert result["exit_code"] == 0
     assert result["run_id"] == run.name
     assert result["targets"]["query_latency_p95_ms"] == 500.0
-    assert result["counts"] == {"pass": 12, "fail": 0, "no data": 0, "skipped": 0}
+    assert result["counts"] == {
+        "pass": 12, "fail": 0, "inconclusive": 0, "no data": 0, "skipped": 0,
+    }  # fmt: skip
     first = result["checks"][0]
     assert set(first) >= {"name", "target", "measured", "unit", "verdict", "source", "message"}
     assert (first["skipped"], first["blocking"]) == (False, False)
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 13  # one line per check and the verdict
-    assert out[-1].startswith("gate: PASS (12 pass, 0 fail, 0 no data, 0 skipped)")
+    assert out[-1].startswith("gate: PASS (12 pass, 0 fail, 0 inconclusive, 0 no data, 0 skipped)")
+
+
+def _cold_memory_cache(run: Path) -> None:
+    write_jsonl(run / "monitor_history.jsonl", history_rows(hit_rates={"memory": 0.1}))
+
+
+def _slow_event_series(run: Path) -> None:
+    write_jsonl(run / "monitor_history.jsonl", history_rows(p95_s={"db.event_series": 0.2}))
+
+
+def test_an_inconclusive_check_exits_3_unless_allowed(
+    tmp_path: Path, targets: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = make_run(tmp_path)
+    targets.write_text(targets.read_text().replace("= 500", "= 97"))  # /query P95 CI [90, 100]
+    assert gate(tmp_path, targets) == 3
+    result = read(run / "gate.json")
+    assert (result["verdict"], result["exit_code"]) == ("inconclusive", 3)
+    assert [c["name"] for c in result["checks"] if c["blocking"]] == ["query_latency_p95_ms"]
+    assert "gate: INCONCLUSIVE" in capsys.readouterr().out
+    assert gate(tmp_path, targets, "--allow-inconclusive") == 0
+    assert read(run / "gate.json")["allow_inconclusive"] is True
+    _slow_event_series(run)  # a failure outranks an inconclusive check
+    assert gate(tmp_path, targets) == 1
 
 
 def test_the_gate_records_itself_in_the_manifest(tmp_path: Path, targets: Path) -> None:
@@ -47,7 +73,7 @@ def test_the_gate_records_itself_in_the_manifest(tmp_path: Path, targets: Path) 
     assert (stage["status"], stage["exit_code"], stage["verdict"]) == ("finished", 0, "pass")
     assert "gate.json" in manifest["files"]
     # a second gate replaces the first entry instead of refusing to run
-    edit_json(run / "monitor.json", lambda m: m["cache_stats"]["memory"].update(hits=1))
+    _cold_memory_cache(run)
     assert gate(tmp_path, targets) == 1
     stage = read(run / "manifest.json")["stages"]["gate"]
     assert (stage["status"], stage["exit_code"], stage["verdict"]) == ("finished", 1, "fail")
@@ -58,7 +84,7 @@ def test_a_failed_check_exits_1_and_is_blocking(
     tmp_path: Path, targets: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run = make_run(tmp_path)
-    edit_json(run / "monitor.json", lambda m: m["operations"]["db.event_series"].update(p95=0.2))
+    _slow_event_series(run)
     assert gate(tmp_path, targets) == 1
     result = read(run / "gate.json")
     assert result["verdict"] == FAIL
@@ -78,7 +104,7 @@ def test_no_data_fails_unless_allowed(tmp_path: Path, targets: Path) -> None:
 
 def test_skipped_checks_are_written_but_do_not_count(tmp_path: Path, targets: Path) -> None:
     run = make_run(tmp_path)
-    edit_json(run / "monitor.json", lambda m: m["operations"]["db.event_series"].update(p95=0.2))
+    _slow_event_series(run)
     assert gate(tmp_path, targets, "--skip", "db_query_p95_ms*") == 0
     result = read(run / "gate.json")
     skipped = {c["name"]: c["verdict"] for c in result["checks"] if c["skipped"]}
@@ -154,4 +180,4 @@ def test_decide_counts_and_blocking() -> None:
     assert strict.exit_code == 1
     lenient = decide(checks, allow_missing=True, skip=["b"])
     assert lenient.passed
-    assert lenient.counts() == {"pass": 1, "fail": 0, "no data": 1, "skipped": 1}
+    assert lenient.counts() == {"pass": 1, "fail": 0, "inconclusive": 0, "no data": 1, "skipped": 1}
