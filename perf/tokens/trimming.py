@@ -62,10 +62,6 @@ class TextPart:
         return "keep_tail" if self.keep_end else "keep_head"
 
     @property
-    def tokens_before(self) -> int:
-        return len(self.tokens)
-
-    @property
     def units_removed(self) -> int:
         return 0  # text is cut by tokens, not by messages
 
@@ -93,10 +89,6 @@ class MessageListPart:
 
     def __post_init__(self) -> None:
         self.count = sum(self.message_tokens)
-
-    @property
-    def tokens_before(self) -> int:
-        return sum(self.message_tokens)
 
     @property
     def units_removed(self) -> int:
