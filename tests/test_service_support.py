@@ -46,14 +46,15 @@ def primary_names(count: int = 8) -> list[str]:
 
 @asynccontextmanager
 async def running_app(settings, stub=None, *, use_transport: bool = True):
-    """The app after start-up, and an httpx client talking to it in-process."""
+    """The app after start-up, and an httpx client talking to it in-process (as a loopback
+    client to a loopback host, which the admin endpoints require without a token)."""
     stub = stub if stub is not None else instant_stub()
     transport = httpx.ASGITransport(app=stub) if use_transport else None
     app = create_app(settings, llm_transport=transport)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://service"
+            transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
         ) as client,
     ):
         yield app, client

@@ -185,6 +185,9 @@ def tokens_per_query(run: RunPath) -> DataFrame:
     frame = tokens_frame(run)
     if frame.empty:
         return frame
+    # keyed as readers.per_query_tokens keys them: a call without a request_id is its own query
+    frame["request_id"] = [r if isinstance(r, str) and r else f"record-{n}"
+                           for n, r in enumerate(frame["request_id"])]  # fmt: skip
     return frame.groupby("request_id").agg(
         calls=("purpose", "size"),
         tokens_before=("total_tokens_before", "sum"),

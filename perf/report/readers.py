@@ -115,7 +115,7 @@ def expected_interval_ms(manifest: Mapping[str, Any]) -> float | None:
 
 def per_query_tokens(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """Prompt tokens after the budget per query: ``total_tokens_after`` summed over the LLM
-    calls of one ``request_id`` (the service makes one ``answer`` call per ``/query``)."""
+    calls of one ``request_id`` (a ``/query``'s ``answer`` and any ``summary`` it caused)."""
     totals: dict[str, int] = defaultdict(int)
     for number, record in enumerate(records):
         key = str(record.get("request_id") or f"record-{number}")
