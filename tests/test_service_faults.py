@@ -6,27 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from contextlib import contextmanager
 
 import httpx
 import pytest
-from test_service_support import primary_names, real_server, small_settings
+from test_service_support import TOKEN, primary_names, serving, small_settings
 
 from perf.report import frames, readers
 from perf.service.app import create_app
 from perf.service.stub import StubConfig, create_stub_app
-
-TOKEN = "an-admin-token-for-tests"
-
-
-@contextmanager
-def serving(tmp_path, *, latency_s: float = 0.0, **overrides):
-    """The stub and the service, each a real server; yields (service URL, stub URL, settings)."""
-    stub = create_stub_app(StubConfig(latency_median_s=latency_s, latency_p95_s=latency_s))
-    with real_server(stub) as stub_url:
-        settings = small_settings(tmp_path, llm_base_url=stub_url + "/v1", **overrides)
-        with real_server(create_app(settings)) as url:
-            yield url, stub_url, settings
 
 
 def counters(url: str) -> dict:

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from test_service_support import TOKEN
 
 from perf.report.processes import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent
-TOKEN = "an-admin-token-for-tests"
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:

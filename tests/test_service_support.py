@@ -14,6 +14,7 @@ from perf.service.data import build_dataset
 from perf.service.settings import ServiceSettings
 from perf.service.stub import StubConfig, create_stub_app
 
+TOKEN = "an-admin-token-for-tests"  # a PERF_ADMIN_TOKEN for tests
 SCALE = 0.03  # 9 devices, ~90 entities: start-up in a fraction of a second
 DAYS = 3
 
@@ -85,6 +86,16 @@ def real_server(app, port: int | None = None):
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+@contextmanager
+def serving(tmp_path, *, latency_s: float = 0.0, **overrides):
+    """The stub and the service, each a real server; yields (service URL, stub URL, settings)."""
+    stub = create_stub_app(StubConfig(latency_median_s=latency_s, latency_p95_s=latency_s))
+    with real_server(stub) as stub_url:
+        settings = small_settings(tmp_path, llm_base_url=stub_url + "/v1", **overrides)
+        with real_server(create_app(settings)) as url:
+            yield url, stub_url, settings
 
 
 def test_small_settings_point_every_file_into_tmp_path(tmp_path):
