@@ -83,8 +83,10 @@ async def _serve_queries(settings, queries):
     app = create_app(settings, llm_transport=httpx.ASGITransport(app=stub))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://s") as client:
-            await client.post("/admin/reset-stats")  # count the queries only, not the warm-up
+        # a loopback host: the admin endpoints answer loopback only (no PERF_ADMIN_TOKEN)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            reset = await client.post("/admin/reset-stats")  # count the queries, not the warm-up
+            reset.raise_for_status()
             mentioned = []
             for query in queries:
                 response = await client.post("/query", json={"query": query})

@@ -40,6 +40,7 @@ class FakeClock:
 
 # -- the service ------------------------------------------------------------------------------
 
+TOKEN = "an-admin-token-for-tests"  # a PERF_ADMIN_TOKEN for tests
 SCALE = 0.03  # 9 devices, ~90 entities: start-up in a fraction of a second
 DAYS = 3
 ROOT = Path(__file__).resolve().parent.parent  # the checkout
@@ -73,14 +74,15 @@ def primary_names(count: int = 8) -> list[str]:
 
 @asynccontextmanager
 async def running_app(settings, stub=None, *, use_transport: bool = True):
-    """The app after start-up, and an httpx client talking to it in-process."""
+    """The app after start-up, and an httpx client talking to it in-process (as a loopback
+    client to a loopback host, which the admin endpoints require without a token)."""
     stub = stub if stub is not None else instant_stub()
     transport = httpx.ASGITransport(app=stub) if use_transport else None
     app = create_app(settings, llm_transport=transport)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://service"
+            transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
         ) as client,
     ):
         yield app, client
@@ -111,6 +113,16 @@ def real_server(app, port: int | None = None):
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+@contextmanager
+def serving(tmp_path, *, latency_s: float = 0.0, **overrides):
+    """The stub and the service, each a real server; yields (service URL, stub URL, settings)."""
+    stub = create_stub_app(StubConfig(latency_median_s=latency_s, latency_p95_s=latency_s))
+    with real_server(stub) as stub_url:
+        settings = small_settings(tmp_path, llm_base_url=stub_url + "/v1", **overrides)
+        with real_server(create_app(settings)) as url:
+            yield url, stub_url, settings
 
 
 # -- a synthetic run folder (the same file formats as a real run) -----------------------------

@@ -129,7 +129,7 @@ def query_id(record: Mapping[str, Any], line_number: int) -> str:
 
 def per_query_tokens(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """Prompt tokens after the budget per query: ``total_tokens_after`` summed over the LLM
-    calls of one query (``query_id``)."""
+    calls of one query (``query_id``: a query's answer and any summary it caused)."""
     totals: dict[str, int] = defaultdict(int)
     for number, record in enumerate(records, 1):
         totals[query_id(record, number)] += int(record.get("total_tokens_after") or 0)

@@ -32,7 +32,7 @@ def _stub(args: argparse.Namespace) -> int:
         stub_latency_p95_ms=args.latency_p95_ms,
         stub_error_rate=args.error_rate,
     )
-    return run_stub(settings, args.host, args.port)
+    return run_stub(settings, args.host, args.port, args.parent_pid)
 
 
 def _analyze(args: argparse.Namespace) -> int:
@@ -65,6 +65,9 @@ def add_commands(subparsers: Any) -> None:
     stub.add_argument("--latency-median-ms", type=float, default=None)
     stub.add_argument("--latency-p95-ms", type=float, default=None)
     stub.add_argument("--error-rate", type=float, default=None)
+    stub.add_argument(
+        "--parent-pid", type=int, default=None, help="exit when this process is gone (`serve`)"
+    )
     stub.set_defaults(func=_stub)
 
     analyze = subparsers.add_parser(

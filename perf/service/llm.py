@@ -1,9 +1,11 @@
 """The chat-completions client: httpx, a timeout, a response cache and a circuit breaker.
 
-Identical requests (model, messages, max_tokens) are answered from the ``llm_response`` cache.
-Any failure (timeout, connection refused, 5xx, a malformed answer) raises
-:class:`LLMUnavailableError` with the reason; after ``breaker_threshold`` failures in a row the
-client fails fast for ``breaker_cooldown_s`` instead of tying requests up in timeouts.
+Identical requests (model, messages, max_tokens) are answered from the ``llm_response`` cache,
+and identical requests made while one is in flight share that one call (single-flight; the
+sharers' replies are marked ``cached``: they cost no call). Any failure (timeout, connection
+refused, 5xx, a malformed answer) raises :class:`LLMUnavailableError` with the reason; after
+``breaker_threshold`` failures in a row the client fails fast for ``breaker_cooldown_s``
+instead of tying requests up in timeouts.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import httpx
@@ -84,6 +86,7 @@ class LLMClient:
         self._open_until = 0.0
         self.failures: dict[str, int] = {}
         self.last_error: str | None = None
+        self._flights: dict[str, asyncio.Task[LLMReply]] = {}
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -95,12 +98,20 @@ class LLMClient:
     async def complete(
         self, model: str, messages: Messages, max_tokens: int, *, use_cache: bool = True
     ) -> LLMReply:
-        """The reply to ``messages``: from the cache if this exact request was answered."""
+        """The reply to ``messages``: from the cache if this exact request was answered, from
+        the call in flight if it is being asked (``use_cache=False``: a call of its own)."""
         key = request_key(model, messages, max_tokens)
         if use_cache:
             hit = self.cache.get(key)
             if hit is not None:
                 return LLMReply(**{**hit, "cached": True})
+            flight = self._flights.get(key)
+            if flight is not None:
+                try:
+                    reply = await asyncio.shield(flight)
+                except LLMUnavailableError as exc:  # a fresh error per waiter, same reason
+                    raise LLMUnavailableError(str(exc), exc.reason) from exc
+                return replace(reply, cached=True)
         if self.consecutive_failures >= self._threshold and self._clock() < self._open_until:
             raise self._failed(
                 "circuit_open",
@@ -108,6 +119,20 @@ class LLMClient:
                 f"not calling it again for up to {self._cooldown:g} s",
                 count_failure=False,
             )
+        # A task, so a caller that goes away (cancelled) does not cancel the sharers' call.
+        flight = asyncio.ensure_future(self._call(key, model, messages, max_tokens))
+        if use_cache:
+            self._flights[key] = flight
+        flight.add_done_callback(lambda done: self._landed(key, done))
+        return await asyncio.shield(flight)
+
+    def _landed(self, key: str, flight: asyncio.Task[LLMReply]) -> None:
+        if self._flights.get(key) is flight:
+            del self._flights[key]
+        if not flight.cancelled():
+            flight.exception()  # retrieved: no "never retrieved" warning if nobody waited
+
+    async def _call(self, key: str, model: str, messages: Messages, max_tokens: int) -> LLMReply:
         reply = await self._post(model, messages, max_tokens)
         self.consecutive_failures = 0
         self.cache.set(key, asdict(reply), self._ttl)

@@ -3,7 +3,9 @@
 Each stage is timed by the monitor under ``query.<stage>`` (database work inside a stage under
 ``db.<what>``) and in the response's ``timings_ms``. No database session is held across the LLM
 call. When the LLM fails, the last answer to the same query is returned marked ``degraded``;
-without one, :class:`LLMUnavailableError` propagates (the app answers 503).
+without one, :class:`LLMUnavailableError` propagates (the app answers 503). Every LLM call a
+query causes (its ``answer``, and the ``summary`` of a conversation grown past its history) is
+logged under that query's ``request_id``, so tokens per query are the query's whole cost.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class QueryPipeline:
         self, query: str, conversation_id: str | None = None, model: str | None = None
     ) -> dict[str, Any]:
         model = model or self.model
+        request_id = uuid.uuid4().hex
         timings: dict[str, float] = {}
         ctx = QueryContext()
         async with self.monitor.track("query.total"):
@@ -105,11 +108,12 @@ class QueryPipeline:
                 self.counters["budget_cut"] += 1
             messages = _messages(prompt)
             with self._stage("llm", timings):
-                reply, degraded = await self._answer(query, model, messages, report)
+                reply, degraded = await self._answer(request_id, query, model, messages, report)
             ctx.cache["llm_response"] = reply.cached
             if conversation_id is not None and not degraded:
-                await self._remember(conversation_id, history, query, reply.content)
+                await self._remember(request_id, conversation_id, history, query, reply.content)
         return {
+            "request_id": request_id,
             "answer": reply.content,
             "model": reply.model,
             "degraded": degraded,
@@ -137,10 +141,14 @@ class QueryPipeline:
         timings[name] = round((time.perf_counter() - start) * 1000, 3)
 
     async def _answer(
-        self, query: str, model: str, messages: list[dict[str, str]], report: Mapping[str, Any]
+        self,
+        request_id: str,
+        query: str,
+        model: str,
+        messages: list[dict[str, str]],
+        report: Mapping[str, Any],
     ) -> tuple[LLMReply, bool]:
         fallback_key = "fallback:" + " ".join(query.lower().split())
-        request_id = uuid.uuid4().hex
         try:
             reply = await self.llm.complete(model, messages, self.max_completion_tokens)
         except LLMUnavailableError as exc:
@@ -198,17 +206,26 @@ class QueryPipeline:
         return list(found or [])
 
     async def _remember(
-        self, conversation_id: str, history: list[dict[str, str]], query: str, answer: str
+        self,
+        request_id: str,
+        conversation_id: str,
+        history: list[dict[str, str]],
+        query: str,
+        answer: str,
     ) -> None:
         history = [*history, {"role": "user", "content": query}]
         history.append({"role": "assistant", "content": answer})
         keep = 2 * self.history_turns
         if len(history) > keep:
-            history = [*await self._summarize(history[:-keep]), *history[-keep:]]
+            summary = await self._summarize(request_id, history[:-keep])
+            history = [*summary, *history[-keep:]]
         self.conversations.set("conv:" + conversation_id, history, self.cache_ttl)
 
-    async def _summarize(self, older: list[dict[str, str]]) -> list[dict[str, str]]:
-        """Older turns as one summary message, by the small model (non-critical: may drop)."""
+    async def _summarize(
+        self, request_id: str, older: list[dict[str, str]]
+    ) -> list[dict[str, str]]:
+        """Older turns as one summary message, by the small model (non-critical: may drop);
+        logged under the id of the query whose turn made the history too long."""
         text = "\n".join(f"{m['role']}: {m['content']}" for m in older)
         prompt, report = enforce_token_budget_with_report(
             {"system_prompt": "Summarize this conversation in two sentences.",
@@ -225,11 +242,11 @@ class QueryPipeline:
         except LLMUnavailableError as exc:
             self.counters["summary_failures"] += 1
             self._log(
-                uuid.uuid4().hex, "summary", self.small_model, report=report, reply=None,
+                request_id, "summary", self.small_model, report=report, reply=None,
                 error=exc.reason,
             )  # fmt: skip
             return []
-        self._log(uuid.uuid4().hex, "summary", self.small_model, report=report, reply=reply)
+        self._log(request_id, "summary", self.small_model, report=report, reply=reply)
         return [{"role": "system", "content": "Earlier in this conversation: " + reply.content}]
 
 

@@ -1,7 +1,10 @@
 """Running things for the CLI: the service (with its LLM stub), the stub alone, the analysis.
 
 ``serve`` starts the stub as a child process on a free loopback port unless an LLM URL is
-given, waits until it answers, runs the service with uvicorn, and stops the stub on exit.
+given, waits until it answers, runs the service with uvicorn, and stops the stub on exit:
+on SIGINT, SIGTERM or SIGHUP (uvicorn shuts down, then re-raises SIGTERM, whose default action
+would kill us before the ``finally``); and should ``serve`` die unhandled (SIGKILL), the stub
+notices its parent is gone and exits. Beyond loopback, ``serve`` needs an admin token and warns.
 """
 
 from __future__ import annotations
@@ -9,18 +12,25 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
-from perf._internal.processes import free_port, wait_for_http
+from perf._internal.processes import free_port, handling_signal, wait_for_http
 from perf.cache import CacheManager
 from perf.errors import EXIT_BAD_INPUT, ConfigurationError
 from perf.service.analysis import AnalysisReport, run_analysis
 from perf.service.app import create_app
+from perf.service.guards import is_loopback_host
 from perf.service.settings import ServiceSettings
 from perf.service.store import ensure_dataset, open_engine, session_factory
 from perf.service.stub import StubConfig, create_stub_app
@@ -46,7 +56,8 @@ def stub_config(settings: ServiceSettings) -> StubConfig:
 
 
 def start_stub_process(port: int, host: str = LOOPBACK) -> subprocess.Popen[bytes]:
-    """``python -m perf.service stub-llm`` as a child (it reads the same PERF_STUB_* settings)."""
+    """``python -m perf.service stub-llm`` as a child (it reads the same PERF_STUB_* settings);
+    it exits by itself if this process dies."""
     command = [
         sys.executable,
         "-m",
@@ -56,6 +67,8 @@ def start_stub_process(port: int, host: str = LOOPBACK) -> subprocess.Popen[byte
         host,
         "--port",
         str(port),
+        "--parent-pid",
+        str(os.getpid()),
     ]
     process = subprocess.Popen(command, env=dict(os.environ))  # noqa: S603 - our own module
     try:
@@ -80,22 +93,66 @@ def run_service(settings: ServiceSettings, host: str, port: int, workers: int = 
             "PERF_ANALYSIS_SCHEDULER=true runs the analysis in every worker; with --workers > 1 "
             "run it as its own job instead (`perf analyze`, e.g. daily from cron)"
         )
+    _check_exposure(settings, host, port)
     stub = None
-    if settings.llm_base_url is None:
-        stub_port = free_port()
-        stub = start_stub_process(stub_port)
-        settings = settings.model_copy(update={"llm_base_url": f"http://{LOOPBACK}:{stub_port}/v1"})
-        print(f"LLM stub on {settings.llm_base_url}", file=sys.stderr)
-    try:
+    with ExitStack() as stack:
+        stack.enter_context(_exit_on_signals())
+        if settings.llm_base_url is None:
+            stub_port = free_port()
+            stub = start_stub_process(stub_port)
+            stack.callback(_stop, stub)
+            url = f"http://{LOOPBACK}:{stub_port}/v1"
+            settings = settings.model_copy(update={"llm_base_url": url})
+            print(f"LLM stub (pid {stub.pid}) on {url}", file=sys.stderr)
         if workers == 1:
             uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
         else:
             _run_workers(settings, host, port, workers)
-    finally:
-        if stub is not None:
-            stub.terminate()
-            stub.wait(10)
     return 0
+
+
+def _check_exposure(settings: ServiceSettings, host: str, port: int) -> None:
+    """Beyond loopback: refuse without an admin token, warn with one."""
+    if is_loopback_host(host):
+        return
+    if settings.admin_token is None:
+        raise ConfigurationError(
+            f"refusing to serve on {host}, beyond loopback, without an admin token: anyone who "
+            "can reach the port could reset stats, clear caches and start analyses. Set "
+            "PERF_ADMIN_TOKEN (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            ") or serve on --host 127.0.0.1"
+        )
+    print(
+        f"perf serve: warning: listening on {host}:{port}, reachable from other machines; "
+        "/query and the stats have no authentication (/admin/* needs PERF_ADMIN_TOKEN). "
+        "Put a proxy with authentication in front, or use --host 127.0.0.1",
+        file=sys.stderr,
+    )
+
+
+@contextmanager
+def _exit_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP end ``serve`` through its ``finally`` blocks (not the default
+    action, which kills the process and orphans the stub). Uvicorn handles SIGTERM while it
+    serves and re-raises it after its graceful shutdown; SIGHUP becomes SIGTERM."""
+
+    def leave(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    def hang_up(signum: int, frame: FrameType | None) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    with handling_signal(signal.SIGTERM, leave), handling_signal(signal.SIGHUP, hang_up):
+        yield
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _run_workers(settings: ServiceSettings, host: str, port: int, workers: int) -> None:
@@ -118,9 +175,26 @@ def _run_workers(settings: ServiceSettings, host: str, port: int, workers: int) 
         )
 
 
-def run_stub(settings: ServiceSettings, host: str, port: int) -> int:
-    uvicorn.run(create_stub_app(stub_config(settings)), host=host, port=port, log_level="warning")
+def run_stub(settings: ServiceSettings, host: str, port: int, parent_pid: int | None = None) -> int:
+    """Serve the stub; with ``parent_pid``, exit when that process is no longer our parent.
+    The token encodings load first: the first call would otherwise wait for them (~0.6 s)."""
+    from perf.tokens import preload_encodings  # noqa: PLC0415 - tiktoken, only when serving
+
+    preload_encodings()
+    config = uvicorn.Config(
+        create_stub_app(stub_config(settings)), host=host, port=port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    if parent_pid is not None:
+        threading.Thread(target=_exit_with_parent, args=(server, parent_pid), daemon=True).start()
+    server.run()
     return 0
+
+
+def _exit_with_parent(server: uvicorn.Server, parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(0.2)
+    server.should_exit = True  # orphaned (re-parented): shut down
 
 
 async def prepare_data(settings: ServiceSettings, *, full: bool) -> AnalysisReport:

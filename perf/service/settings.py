@@ -46,11 +46,18 @@ class ServiceSettings(BaseSettings):
     llm_small_model: str = "gpt-4o-mini"
     llm_timeout_seconds: float = Field(default=10.0, gt=0)
     llm_max_completion_tokens: int = Field(default=200, ge=1)
+    llm_models: list[str] = Field(
+        default_factory=list,
+        description="models /query accepts besides llm_model and llm_small_model",
+    )
 
     # -- the query path --------------------------------------------------------------------
     token_budget: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_TOKEN_BUDGET))
     token_log_path: Path | None = Field(default=None, description="tokens.jsonl; None: no log")
     max_query_chars: int = Field(default=4000, ge=1)
+    max_body_bytes: int = Field(
+        default=65_536, ge=1024, description="larger request bodies are refused (413) unread"
+    )
     max_entities_per_query: int = Field(default=8, ge=1)
     conversation_history_turns: int = Field(default=6, ge=1)
     entity_cache_ttl_seconds: float = Field(default=300.0, gt=0)
@@ -61,6 +68,13 @@ class ServiceSettings(BaseSettings):
         "of the most mentioned ones (0: off)",
     )  # fmt: skip
     llm_cache_ttl_seconds: float = Field(default=3600.0, gt=0)
+
+    # -- the admin endpoints ---------------------------------------------------------------
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="/admin/* then needs `Authorization: Bearer <token>`; without a token they "
+        "answer loopback clients only, and `perf serve` refuses to bind beyond loopback",
+    )
 
     # -- the synthetic dataset -------------------------------------------------------------
     dataset_seed: int = 42
@@ -97,6 +111,33 @@ class ServiceSettings(BaseSettings):
             raise ValueError(f"unknown token budget keys {unknown}; known: {list(BUDGET_KEYS)}")
         return value
 
+    @field_validator("llm_model", "llm_small_model")
+    @classmethod
+    def _countable_model(cls, value: str) -> str:
+        _check_models([value])
+        return value
+
+    @field_validator("llm_models")
+    @classmethod
+    def _countable_models(cls, value: list[str]) -> list[str]:
+        _check_models(value)
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError(
+                "the admin token must have at least 16 characters; make one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return value
+
+    @property
+    def accepted_models(self) -> list[str]:
+        """The models a client may ask for (``llm_model`` first)."""
+        return list(dict.fromkeys([self.llm_model, self.llm_small_model, *self.llm_models]))
+
     @property
     def resolved_database_url(self) -> str:
         """``database_url``, or the aiosqlite URL of ``database_path``."""
@@ -107,3 +148,11 @@ class ServiceSettings(BaseSettings):
     def recorded(self) -> dict[str, Any]:
         """JSON-ready settings for a run manifest (the API key masked)."""
         return self.model_dump(mode="json")
+
+
+def _check_models(models: list[str]) -> None:
+    """Every model must be one whose tokens perf can count (the budget needs it)."""
+    from perf.tokens import encoding_name_for_model  # noqa: PLC0415 - tiktoken is heavy
+
+    for model in models:
+        encoding_name_for_model(model)  # UnknownModelError is a ValueError: pydantic reports it

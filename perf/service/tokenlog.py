@@ -4,6 +4,9 @@ A record holds the prompt components' tokens before and after the budget, the to
 model, whether the answer came from the cache, and the usage the API reported. Each record is
 one ``write`` to a file opened with ``O_APPEND``, so several worker processes can share a log
 without interleaving lines. Totals from several workers add up (``TokenTotals.add``).
+
+Calls and queries are counted apart: a query makes one ``answer`` call and maybe more (a
+``summary``), all logged under its ``request_id``; ``queries`` counts the ``answer`` calls.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ class TokenTotals:
     """Sums over logged calls; ``prompt_tokens`` is after the budget, ``billed_*`` the API's."""
 
     calls: int = 0
+    queries: int = 0  # the answer calls: one per query that reached the LLM
     cached_calls: int = 0
     budget_cut_calls: int = 0
     prompt_tokens: int = 0
@@ -34,6 +38,7 @@ class TokenTotals:
 
     def add(self, other: TokenTotals) -> None:
         self.calls += other.calls
+        self.queries += other.queries
         self.cached_calls += other.cached_calls
         self.budget_cut_calls += other.budget_cut_calls
         self.prompt_tokens += other.prompt_tokens
@@ -56,8 +61,11 @@ class TokenTotals:
     def summary(self, log_path: Path | None) -> dict[str, Any]:
         """What ``/performance/stats`` shows under ``tokens``."""
         mean = self.prompt_tokens / self.calls if self.calls else 0.0
+        per_query = self.prompt_tokens / self.queries if self.queries else 0.0
         return {
             "calls": self.calls,
+            "queries": self.queries,
+            "mean_prompt_tokens_per_query": per_query,
             "cached_calls": self.cached_calls,
             "budget_cut_calls": self.budget_cut_calls,
             "mean_prompt_tokens": mean,
@@ -95,6 +103,7 @@ class TokenLog:
         with self._lock:
             t = self._totals
             t.calls += 1
+            t.queries += purpose == "answer"
             t.cached_calls += bool(record.get("cached"))
             t.budget_cut_calls += bool(record.get("cut"))
             t.prompt_tokens += total
