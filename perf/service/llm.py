@@ -91,10 +91,6 @@ class LLMClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    def cached_reply(self, model: str, messages: Messages, max_tokens: int) -> LLMReply | None:
-        hit = self.cache.get(request_key(model, messages, max_tokens))
-        return None if hit is None else LLMReply(**{**hit, "cached": True})
-
     async def complete(
         self, model: str, messages: Messages, max_tokens: int, *, use_cache: bool = True
     ) -> LLMReply:
