@@ -11,7 +11,8 @@ import httpx
 import pytest
 from support import TOKEN, primary_names, serving, small_settings
 
-from perf.report import frames, readers
+from perf.report import frames
+from perf.results import readers
 from perf.service.app import create_app
 from perf.service.stub import StubConfig, create_stub_app
 
@@ -288,5 +289,5 @@ def test_per_query_readers_agree_on_calls_without_a_request_id(tmp_path):
     ]
     (tmp_path / "tokens.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     per_query = readers.per_query_tokens(records)
-    assert per_query == {"a": 15, "record-2": 7, "record-3": 3}
+    assert per_query == {"a": 15, "tokens.jsonl:3": 7, "tokens.jsonl:4": 3}
     assert frames.tokens_per_query(tmp_path)["tokens_after"].to_dict() == per_query
