@@ -162,7 +162,7 @@ def bench_redis_set(benchmark, impl, redis_url, namespace, loop, tmp_path):
     benchmark(runner(set_, is_async, loop, with_value=True))
 
 
-# -- the two-tier hit path: a memory hit, whatever the second tier ----------------------------------
+# -- the two-tier hit path: a memory hit, whatever the second tier ------------------------------
 
 
 @pytest.mark.benchmark(group="two-tier get-hit in memory (100 keys)")
