@@ -8,10 +8,14 @@ message takes (measured: README, "Redis"), not at the end of the entry's TTL.
 
 Two rules keep it correct when messages and lookups interleave, or messages are lost:
 
-- **Generations.** Every message bumps a counter. A value read from Redis (or just written)
-  goes into memory only if no message arrived since the read began, checked and stored under
-  the same lock the messages are applied under; otherwise it stays out (a later lookup reads
-  Redis again). A message can therefore never be overtaken by an older value.
+- **Generations.** Every message bumps a counter and records it against the keys it names
+  (a prefix, suffix or clear message against all keys). A value read from Redis (or just
+  written) goes into memory only if no message about its key arrived since the read began,
+  checked and stored under the same lock the messages are applied under; otherwise it stays
+  out (a later lookup reads Redis again). A message can therefore never be overtaken by an
+  older value, and other keys' messages do not keep a key out of memory. The record of
+  recent keys is bounded (``RECENT_KEYS``); past it, the oldest give way to one
+  conservative floor.
 - **No subscription, no memory tier.** Pub/sub does not replay what a subscriber missed. While
   the subscription is not live (not yet connected, the server gone, or silent past
   ``liveness`` seconds though pinged), the memory tier is emptied and nothing is stored in
@@ -24,6 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -31,7 +36,9 @@ from perf.cache.memory import MemoryCache
 from perf.cache.redis_plans import parse_invalidation
 from perf.cache.redis_tier import RedisCache
 
-__all__ = ["Coherence"]
+__all__ = ["RECENT_KEYS", "Coherence"]
+
+RECENT_KEYS = 10_000  # keys whose last invalidation is remembered one by one
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +58,8 @@ class Coherence:
         self.tier, self.memory = tier, memory
         self.ping_every, self.liveness, self.reconnect_after = ping_every, liveness, reconnect_after
         self.generation = 0
+        self._broad = 0  # generation of the last message about many keys, or of a reconnect
+        self._recent: OrderedDict[Hashable, int] = OrderedDict()  # key -> its last message
         self.live = False
         self.lock = threading.Lock()
         self.messages = self.dropped = self.connects = self.disconnects = 0
@@ -66,9 +75,9 @@ class Coherence:
     # -- what the two-tier cache calls -------------------------------------------------------
 
     def store(self, key: Hashable, entry: Any, ttl: float, since: int) -> bool:
-        """Put ``entry`` in memory unless a message arrived since generation ``since``."""
+        """Put ``entry`` in memory unless a message about ``key`` arrived since ``since``."""
         with self.lock:
-            if self.live and self.generation == since:
+            if self.live and self._broad <= since and self._recent.get(key, 0) <= since:
                 self.memory.set(key, entry, ttl)
                 return True
             self.memory.delete(key)
@@ -137,6 +146,15 @@ class Coherence:
         with self.lock:
             self.generation += 1
             self.messages += 1
+            if op == "k":
+                recent = self._recent
+                for key in args:
+                    recent[key] = self.generation
+                    recent.move_to_end(key)
+                while len(recent) > RECENT_KEYS:  # forget the oldest: a floor for every key
+                    self._broad = max(self._broad, recent.popitem(last=False)[1])
+            else:
+                self._broad = self.generation
             self.dropped += drop(self.memory, args)
 
     def _set_live(self, live: bool) -> None:
@@ -145,6 +163,7 @@ class Coherence:
                 return
             # Either way, what memory holds may have missed messages: start empty.
             self.generation += 1
+            self._broad = self.generation
             self.memory.clear()
             self.live = live
             if live:

@@ -362,7 +362,9 @@ def test_an_entitys_pairs_are_dropped_everywhere(redis_url, redis_namespace):
         b.close()
 
 
-def test_a_message_during_a_read_keeps_the_read_out_of_memory(redis_url, redis_namespace):
+def test_a_message_about_the_key_during_a_read_keeps_the_read_out_of_memory(
+    redis_url, redis_namespace
+):
     cache = TwoTierCache(redis_url=redis_url, redis_namespace=redis_namespace)
     other = RedisCache(redis_url, namespace=redis_namespace, notify=True)
     try:
@@ -373,6 +375,13 @@ def test_a_message_during_a_read_keeps_the_read_out_of_memory(redis_url, redis_n
         assert coherence.store("k", ("stale", 0.0), 60, since) is False
         assert cache.memory.peek("k") is None
         assert coherence.store("k", ("fresh", 0.0), 60, coherence.generation) is True
+        since = coherence.generation
+        other.delete("other key")  # about another key: "k" may still go into memory
+        assert wait_until(lambda: coherence.generation != since)
+        assert coherence.store("k", ("fresh", 0.0), 60, since) is True
+        other.invalidate_prefix("")  # about every key: nothing read before it goes in
+        assert wait_until(lambda: coherence.generation != since + 1)
+        assert coherence.store("k", ("stale", 0.0), 60, since + 1) is False
     finally:
         cache.close()
         other.close()
