@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from redis_server import redis_namespace, redis_server, redis_url  # noqa: F401 - fixtures
 from support import FakeClock
 
 

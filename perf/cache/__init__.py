@@ -1,10 +1,14 @@
-"""perf.cache: memory tier, SQLite tier, the two-tier CorrelationCache, the manager, @cached."""
+"""perf.cache: memory, SQLite and Redis tiers, the two-tier CorrelationCache, the manager, @cached.
+
+The Redis tier needs the ``redis`` extra, imported when the first Redis cache is made.
+"""
 
 from perf.cache.correlation import CorrelationCache
 from perf.cache.decorator import CachedFunction, cached
 from perf.cache.manager import Cache, CacheManager, configure_cache_manager, get_cache_manager
 from perf.cache.memory import MISSING, MemoryCache
 from perf.cache.policy import EvictionPolicy, LRUPolicy
+from perf.cache.redis_tier import RedisCache
 from perf.cache.serializers import JSONSerializer, PickleSerializer, Serializer
 from perf.cache.sqlite import SQLiteCache
 from perf.cache.tiered import TwoTierCache
@@ -20,6 +24,7 @@ __all__ = [
     "LRUPolicy",
     "MemoryCache",
     "PickleSerializer",
+    "RedisCache",
     "SQLiteCache",
     "Serializer",
     "TwoTierCache",

@@ -11,6 +11,7 @@ from perf._cache_reports import report_cache
 from perf.cache._validate import DEFAULT_TTL
 from perf.cache.correlation import CorrelationCache
 from perf.cache.memory import MemoryCache
+from perf.cache.redis_tier import RedisCache
 from perf.cache.sqlite import SQLiteCache
 from perf.cache.tiered import TwoTierCache
 from perf.errors import ConfigurationError
@@ -49,26 +50,47 @@ def _two_tier(manager: CacheManager, name: str) -> Cache:
     return TwoTierCache(manager.file_for(name), memory_entries=manager.memory_entries)
 
 
+def _redis(manager: CacheManager, name: str) -> Cache:
+    return RedisCache(manager.url_for(name), namespace=f"perf:{name}:")
+
+
+def _two_tier_redis(manager: CacheManager, name: str) -> Cache:
+    return TwoTierCache(
+        redis_url=manager.url_for(name),
+        redis_namespace=f"perf:{name}:",
+        memory_entries=manager.memory_entries,
+    )
+
+
 class CacheManager:
     """Named caches, created on first use from their type.
 
     The names ``memory``, ``sqlite`` and ``correlation`` are also types, so
     ``get_from_cache(key, cache_type="sqlite")`` works with no set-up beyond ``cache_dir``
     (where file-backed caches live). ``create(name, type)`` makes more named caches (e.g. an
-    ``entity_context`` memory cache), ``register_type`` adds a type (e.g. Redis), and
-    ``register`` adds a cache built elsewhere.
+    ``entity_context`` memory cache), ``register_type`` adds a type, and ``register`` adds a
+    cache built elsewhere. With ``redis_url``, the types ``redis`` (a ``RedisCache`` under
+    ``perf:<name>:``) and ``two_tier_redis`` (memory in front of Redis, kept coherent across
+    processes) work too; ``redis`` is then also a cache name, as ``sqlite`` is.
     """
 
     def __init__(
-        self, cache_dir: str | Path | None = None, *, memory_entries: int = 10_000
+        self,
+        cache_dir: str | Path | None = None,
+        *,
+        memory_entries: int = 10_000,
+        redis_url: str | None = None,
     ) -> None:
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.memory_entries = memory_entries
+        self.redis_url = redis_url
         self._types: dict[str, CacheFactory] = {
             "memory": _memory,
             "sqlite": _sqlite,
             "correlation": _two_tier,
             "two_tier": _two_tier,
+            "redis": _redis,
+            "two_tier_redis": _two_tier_redis,
         }
         self._caches: dict[str, Cache] = {}
         self._lock = threading.RLock()
@@ -135,6 +157,15 @@ class CacheManager:
             )
         return self.cache_dir / f"{name}.sqlite"
 
+    def url_for(self, name: str) -> str:
+        """The Redis URL of the Redis-backed cache ``name``."""
+        if self.redis_url is None:
+            raise ConfigurationError(
+                f"cache {name!r} lives in Redis and the manager has no redis_url; create it "
+                "with CacheManager(redis_url=...) or call configure_cache_manager(redis_url=...)"
+            )
+        return self.redis_url
+
     # -- the spec's API --------------------------------------------------------------------
 
     def get_from_cache(self, key: Hashable, cache_type: str = "memory", default: Any = None) -> Any:
@@ -181,7 +212,10 @@ def get_cache_manager() -> CacheManager:
 
 
 def configure_cache_manager(
-    cache_dir: str | Path | None = None, *, memory_entries: int = 10_000
+    cache_dir: str | Path | None = None,
+    *,
+    memory_entries: int = 10_000,
+    redis_url: str | None = None,
 ) -> CacheManager:
     """Give the process-wide manager its settings; call at start-up, before first use."""
     if _manager.names():
@@ -191,4 +225,5 @@ def configure_cache_manager(
         )
     _manager.cache_dir = None if cache_dir is None else Path(cache_dir)
     _manager.memory_entries = memory_entries
+    _manager.redis_url = redis_url
     return _manager

@@ -1,4 +1,4 @@
-"""Two tiers in front of each other: the memory tier, then the SQLite tier."""
+"""Two tiers in front of each other: the memory tier, then the SQLite or Redis tier."""
 
 from __future__ import annotations
 
@@ -8,16 +8,19 @@ from pathlib import Path
 from typing import Any
 
 from perf.cache._validate import DEFAULT_TTL, check_ttl
+from perf.cache.coherence import Coherence
 from perf.cache.memory import MISSING, MemoryCache
+from perf.cache.redis_tier import RedisCache
 from perf.cache.serializers import Serializer
 from perf.cache.sqlite import SQLiteCache
 from perf.cache.stats import hit_rate
+from perf.errors import ConfigurationError
 
 __all__ = ["TwoTierCache"]
 
 
 class TwoTierCache:
-    """A memory tier in front of an optional SQLite tier, with string keys.
+    """A memory tier in front of an optional SQLite or Redis tier, with string keys.
 
     A lookup tries memory, then disk; a disk hit is promoted to memory with the time it has
     left (not a fresh TTL), and a read never writes to SQLite. ``max_age`` on a lookup also
@@ -25,6 +28,12 @@ class TwoTierCache:
     their write time, so both tiers share one clock (wall time, since the file outlives the
     process). ``serializer``, ``busy_timeout``, ``on_corrupt`` and ``retry_after`` go to the
     SQLite tier (see SQLiteCache).
+
+    ``redis_url`` puts a Redis/Valkey server behind the memory tier instead of a file
+    (``self.disk`` is then a ``RedisCache`` under ``redis_namespace``; ``serializer``,
+    ``retry_after``, ``redis_timeout`` and ``redis_max_connections`` go to it). Its writes and
+    deletes are announced to the other processes using the same namespace, whose memory tiers
+    drop those keys (``perf.cache.coherence``); ``stats()["coherence"]`` counts the messages.
     """
 
     def __init__(
@@ -39,10 +48,20 @@ class TwoTierCache:
         busy_timeout: float = 1.0,
         on_corrupt: str = "rebuild",
         retry_after: float = 5.0,
+        redis_url: str | None = None,
+        redis_namespace: str = "perf:",
+        redis_timeout: float = 0.25,
+        redis_max_connections: int = 16,
     ) -> None:
+        if cache_db_path is not None and redis_url is not None:
+            raise ConfigurationError(
+                "TwoTierCache takes one second tier: cache_db_path (SQLite) or redis_url, "
+                f"not both (got {str(cache_db_path)!r} and a redis_url)"
+            )
         self._clock = clock
         self.memory = MemoryCache(memory_entries, default_ttl=default_ttl, clock=clock)
-        self.disk = (
+        self.coherence: Coherence | None = None
+        self.disk: SQLiteCache | RedisCache | None = (
             None
             if cache_db_path is None
             else SQLiteCache(
@@ -56,6 +75,19 @@ class TwoTierCache:
                 retry_after=retry_after,
             )
         )
+        if redis_url is not None:
+            self.disk = RedisCache(
+                redis_url,
+                namespace=redis_namespace,
+                default_ttl=default_ttl,
+                serializer=serializer,
+                timeout=redis_timeout,
+                retry_after=retry_after,
+                max_connections=redis_max_connections,
+                notify=True,
+                clock=clock,
+            )
+            self.coherence = Coherence(self.disk, self.memory)
         self.default_ttl = self.memory.default_ttl
         self._memory_hits = self._disk_hits = self._misses = 0
 
@@ -66,11 +98,16 @@ class TwoTierCache:
             self._memory_hits += 1
             return entry[0]
         if self.disk is not None:
+            coherence = self.coherence
+            since = coherence.generation if coherence is not None else 0
             value, created_at, expires_at = self.disk.get_entry(key, max_age)
             if value is not MISSING:
                 left = expires_at - self._clock()
                 if left > 0:
-                    self.memory.set(key, (value, created_at), left)
+                    if coherence is None:
+                        self.memory.set(key, (value, created_at), left)
+                    else:
+                        coherence.store(key, (value, created_at), left, since)
                 self._disk_hits += 1
                 return value
         self._misses += 1
@@ -79,9 +116,14 @@ class TwoTierCache:
     def set(self, key: str, value: Any, ttl: float | None = None) -> bool:
         """Store in both tiers; False if the disk tier dropped the write (memory still has it)."""
         ttl = self.default_ttl if ttl is None else check_ttl(ttl)
+        coherence = self.coherence
+        since = coherence.generation if coherence is not None else 0
         # Disk first: a value the disk tier cannot encode must not reach memory either.
         stored = self.disk.set(key, value, ttl) if self.disk is not None else True
-        self.memory.set(key, (value, self._clock()), ttl)
+        if coherence is None:
+            self.memory.set(key, (value, self._clock()), ttl)
+        else:
+            coherence.store(key, (value, self._clock()), ttl, since)
         return stored
 
     def delete(self, key: str) -> bool:
@@ -120,6 +162,8 @@ class TwoTierCache:
             "expirations": memory["expirations"],
             "memory": memory,
             "disk": None if self.disk is None else self.disk.stats(),
+            "second_tier": _tier_name(self.disk),
+            **({} if self.coherence is None else {"coherence": self.coherence.stats()}),
         }
 
     def reset_stats(self) -> None:
@@ -129,5 +173,13 @@ class TwoTierCache:
             self.disk.reset_stats()
 
     def close(self) -> None:
+        if self.coherence is not None:
+            self.coherence.close()
         if self.disk is not None:
             self.disk.close()
+
+
+def _tier_name(disk: object) -> str | None:
+    if disk is None:
+        return None
+    return "sqlite" if isinstance(disk, SQLiteCache) else "redis"

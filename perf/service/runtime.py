@@ -82,9 +82,13 @@ class ServiceRuntime:
             self.engine, s.dataset_seed, s.dataset_scale, s.dataset_days
         )
         s.cache_dir.mkdir(parents=True, exist_ok=True)
-        self.caches = CacheManager(cache_dir=s.cache_dir, memory_entries=s.memory_cache_entries)
+        redis_url = s.redis_url.get_secret_value() if s.redis_url is not None else None
+        self.caches = CacheManager(
+            cache_dir=s.cache_dir, memory_entries=s.memory_cache_entries, redis_url=redis_url
+        )
+        shared = "two_tier_redis" if s.cache_backend == "redis" else "two_tier"  # all workers
         for name, cache_type in CACHE_TYPES.items():
-            cache = self.caches.create(name, cache_type)
+            cache = self.caches.create(name, shared if cache_type == "two_tier" else cache_type)
             self.monitor.register_cache(name, cache.stats)
         self.correlations: CorrelationCache = self.caches.correlation_cache()
         self.stages = ContextStages(

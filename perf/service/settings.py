@@ -8,9 +8,9 @@ Every field can be set as an environment variable named ``PERF_`` + the field na
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from perf.tokens import BUDGET_KEYS, DEFAULT_TOKEN_BUDGET
@@ -35,6 +35,10 @@ class ServiceSettings(BaseSettings):
     db_busy_timeout_ms: int = Field(default=2000, ge=0)
     cache_dir: Path = Path(".perf-service/cache")
     memory_cache_entries: int = Field(default=10_000, ge=1)
+    cache_backend: Literal["sqlite", "redis"] = Field(
+        default="sqlite", description="second tier of the two-tier caches; redis: redis_url"
+    )
+    redis_url: SecretStr | None = Field(default=None, description="redis://host:6379/0")
 
     # -- the LLM ---------------------------------------------------------------------------
     llm_base_url: str | None = Field(
@@ -137,6 +141,12 @@ class ServiceSettings(BaseSettings):
     def accepted_models(self) -> list[str]:
         """The models a client may ask for (``llm_model`` first)."""
         return list(dict.fromkeys([self.llm_model, self.llm_small_model, *self.llm_models]))
+
+    @model_validator(mode="after")
+    def _redis_backend_has_a_url(self) -> ServiceSettings:
+        if self.cache_backend == "redis" and not self.redis_url:
+            raise ValueError("cache_backend=redis needs redis_url (PERF_REDIS_URL)")
+        return self
 
     @property
     def resolved_database_url(self) -> str:

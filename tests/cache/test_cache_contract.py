@@ -6,16 +6,27 @@ import math
 
 import pytest
 
-from perf.cache import MemoryCache, SQLiteCache, TwoTierCache
+from perf.cache import MemoryCache, RedisCache, SQLiteCache, TwoTierCache
 from perf.errors import ConfigurationError
 
-TIERS = ["memory", "sqlite", "two_tier", "two_tier_memory_only"]
+TIERS = ["memory", "sqlite", "two_tier", "two_tier_memory_only", "redis", "two_tier_redis"]
 
 
 @pytest.fixture(params=TIERS)
 def cache(request, tmp_path, clock):
     kind = request.param
-    if kind == "memory":
+    if "redis" in kind:  # a real server (skips, saying why, when none can be started)
+        url, namespace = (
+            request.getfixturevalue("redis_url"),
+            request.getfixturevalue("redis_namespace"),
+        )
+    if kind == "redis":
+        made = RedisCache(url, namespace=namespace, clock=clock)
+    elif kind == "two_tier_redis":
+        made = TwoTierCache(
+            redis_url=url, redis_namespace=namespace, memory_entries=100, clock=clock
+        )
+    elif kind == "memory":
         made = MemoryCache(100, clock=clock)
     elif kind == "sqlite":
         made = SQLiteCache(tmp_path / "c.sqlite", clock=clock)
@@ -24,6 +35,8 @@ def cache(request, tmp_path, clock):
     else:
         made = TwoTierCache(None, memory_entries=100, clock=clock)
     yield made
+    if "redis" in kind:
+        made.clear()  # the server outlives the test
     if hasattr(made, "close"):
         made.close()
 

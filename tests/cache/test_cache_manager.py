@@ -25,8 +25,8 @@ def test_unknown_cache_name_lists_what_exists():
     manager.get_from_cache("k")
     with pytest.raises(ConfigurationError, match=r"no cache named 'entity'.*memory"):
         manager.get_from_cache("k", cache_type="entity")
-    with pytest.raises(ConfigurationError, match="unknown cache type 'redis'"):
-        manager.create("entity", "redis")
+    with pytest.raises(ConfigurationError, match="unknown cache type 'memcached'"):
+        manager.create("entity", "memcached")
 
 
 def test_named_caches_and_registered_types(tmp_path):
