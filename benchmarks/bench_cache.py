@@ -1,7 +1,8 @@
 """perf.cache against the caches a user would otherwise pick, side by side in one run.
 
 Lookups run in batches of 1,000 keys per call, so the harness's per-call overhead does not
-blur sub-microsecond costs. Speed bars (see benchmarks/conftest.py) are ratios of medians.
+blur sub-microsecond costs. Speed bars (see benchmarks/conftest.py) measure ours and the peer
+interleaved, block by block; the peers also run alone, for the tables of medians.
 """
 
 from __future__ import annotations
@@ -25,10 +26,6 @@ KEYS = [f"entity:{i}" for i in range(N)]
 VALUE = {"state": "on", "brightness": 180, "area": "kitchen"}
 
 
-def bar(benchmark, peer, max_ratio):
-    benchmark.extra_info.setdefault("bars", {})[peer] = max_ratio
-
-
 def lookup_all(get):
     for key in KEYS:
         get(key)
@@ -42,46 +39,60 @@ def filled(cache_setitem):
         cache_setitem(key, VALUE)
 
 
-@pytest.mark.benchmark(group="memory get-hit (1,000 keys)")
-@pytest.mark.parametrize(
-    "impl",
-    [
-        "perf.MemoryCache",
-        "perf.CacheManager",
-        "cachetools.TTLCache",
-        "cachetools.LRUCache",
-        "functools.lru_cache",
-        "dict",
-    ],
-)
-def bench_memory_get_hit(benchmark, impl):
+MEMORY_IMPLS = [
+    "perf.MemoryCache",
+    "perf.CacheManager",
+    "cachetools.TTLCache",
+    "cachetools.LRUCache",
+    "functools.lru_cache",
+    "dict",
+]
+MEMORY_BARS = {
+    "perf.MemoryCache": {"cachetools.TTLCache": 0.25, "cachetools.LRUCache": 1.5},  # LRU: no TTL
+    "perf.CacheManager": {"cachetools.TTLCache": 0.35},
+}
+
+
+def memory_get(impl):
+    """A filled cache's lookup function."""
     if impl == "perf.MemoryCache":
         cache = MemoryCache(10 * N)
         filled(cache.set)
-        get = cache.get
-        bar(benchmark, "bench_memory_get_hit[cachetools.TTLCache]", 0.25)
-        bar(benchmark, "bench_memory_get_hit[cachetools.LRUCache]", 1.5)  # an LRU without TTL
-    elif impl == "perf.CacheManager":
+        return cache.get
+    if impl == "perf.CacheManager":
         manager = CacheManager(memory_entries=10 * N)
         filled(manager.set_in_cache)
-        get = manager.get_from_cache
-        bar(benchmark, "bench_memory_get_hit[cachetools.TTLCache]", 0.35)
-    elif impl == "cachetools.TTLCache":
-        cache = cachetools.TTLCache(10 * N, ttl=3600)
-        filled(cache.__setitem__)
-        get = cache.get
-    elif impl == "cachetools.LRUCache":
-        cache = cachetools.LRUCache(10 * N)
-        filled(cache.__setitem__)
-        get = cache.get
-    elif impl == "functools.lru_cache":
+        return manager.get_from_cache
+    if impl == "functools.lru_cache":
         get = functools.lru_cache(maxsize=10 * N)(lambda key: VALUE)
         lookup_all(get)
+        return get
+    if impl == "cachetools.TTLCache":
+        cache = cachetools.TTLCache(10 * N, ttl=3600)
+    elif impl == "cachetools.LRUCache":
+        cache = cachetools.LRUCache(10 * N)
     else:
         cache = {}
-        filled(cache.__setitem__)
-        get = cache.get
-    benchmark(lookup_all, get)
+    filled(cache.__setitem__)
+    return cache.get
+
+
+@pytest.mark.benchmark(group="memory get-hit (1,000 keys)")
+@pytest.mark.parametrize("impl", MEMORY_IMPLS)
+def bench_memory_get_hit(benchmark, pair, impl):
+    get = memory_get(impl)
+    if impl not in MEMORY_BARS:
+        benchmark(lookup_all, get)
+        return
+    bars = MEMORY_BARS[impl]
+    peers = {peer: memory_get(peer) for peer in bars}
+    pair(
+        ours=lambda: lookup_all(get),
+        peers={
+            f"bench_memory_get_hit[{p}]": functools.partial(lookup_all, g) for p, g in peers.items()
+        },
+        bars={f"bench_memory_get_hit[{p}]": ratio for p, ratio in bars.items()},
+    )
 
 
 # -- memory tier: set ---------------------------------------------------------------------------
@@ -134,39 +145,67 @@ def disk_cache(impl, tmp_path):
 SQLITE_IMPLS = ["perf.SQLiteCache", "diskcache.Cache", "sqlite3 (raw)"]
 
 
+DISKCACHE = "diskcache.Cache"
+
+
 @pytest.mark.benchmark(group="sqlite get-hit (1,000 keys)")
 @pytest.mark.parametrize("impl", SQLITE_IMPLS)
-def bench_sqlite_get_hit(benchmark, impl, tmp_path):
-    cache = disk_cache(impl, tmp_path)
-    for key in KEYS:
+def bench_sqlite_get_hit(benchmark, pair, impl, tmp_path):
+    def filled_get(impl):
+        cache = disk_cache(impl, tmp_path)
+        for key in KEYS:
+            cache.set(key, VALUE)
+        return cache.get
+
+    get = filled_get(impl)
+    if impl != "perf.SQLiteCache":
+        benchmark(lookup_all, get)
+        return
+    peer = f"bench_sqlite_get_hit[{DISKCACHE}]"
+    peer_get = filled_get(DISKCACHE)
+    pair(
+        ours=lambda: lookup_all(get),
+        peers={peer: lambda: lookup_all(peer_get)},
+        bars={peer: 1.0},
+    )
+
+
+SET_KEYS = KEYS[:100]
+
+
+def set_each(cache):
+    for key in SET_KEYS:
         cache.set(key, VALUE)
-    if impl == "perf.SQLiteCache":
-        bar(benchmark, "bench_sqlite_get_hit[diskcache.Cache]", 1.0)
-    benchmark(lookup_all, cache.get)
 
 
 @pytest.mark.benchmark(group="sqlite set (100 keys)")
 @pytest.mark.parametrize("impl", SQLITE_IMPLS)
-def bench_sqlite_set(benchmark, impl, tmp_path):
+def bench_sqlite_set(benchmark, pair, impl, tmp_path):
     cache = disk_cache(impl, tmp_path)
-    keys = KEYS[:100]
-    if impl == "perf.SQLiteCache":
-        bar(benchmark, "bench_sqlite_set[diskcache.Cache]", 0.5)
-
-    def set_each():
-        for key in keys:
-            cache.set(key, VALUE)
-
-    benchmark(set_each)
+    if impl != "perf.SQLiteCache":
+        benchmark(set_each, cache)
+        return
+    peer = f"bench_sqlite_set[{DISKCACHE}]"
+    peer_cache = disk_cache(DISKCACHE, tmp_path)
+    pair(
+        ours=lambda: set_each(cache),
+        peers={peer: lambda: set_each(peer_cache)},
+        bars={peer: 0.5},
+    )
 
 
 @pytest.mark.benchmark(group="sqlite set (100 keys)")
-def bench_sqlite_set_many(benchmark, tmp_path):
+def bench_sqlite_set_many(pair, tmp_path):
     """One transaction for 100 values, against diskcache setting the same 100 one by one."""
     cache = SQLiteCache(tmp_path / "perf.sqlite")
-    items = {key: VALUE for key in KEYS[:100]}
-    bar(benchmark, "bench_sqlite_set[diskcache.Cache]", 0.1)
-    benchmark(cache.set_many, items)
+    items = {key: VALUE for key in SET_KEYS}
+    peer = f"bench_sqlite_set[{DISKCACHE}]"
+    peer_cache = disk_cache(DISKCACHE, tmp_path)
+    pair(
+        ours=lambda: cache.set_many(items),
+        peers={peer: lambda: set_each(peer_cache)},
+        bars={peer: 0.1},
+    )
 
 
 # -- @cached, async hit ----------------------------------------------------------------------------
@@ -179,26 +218,39 @@ def loop():
     loop.close()
 
 
-@pytest.mark.benchmark(group="async @cached hit (1,000 calls)")
-@pytest.mark.parametrize("impl", ["perf.cached", "async_lru.alru_cache", "aiocache.cached"])
-def bench_async_cached_hit(benchmark, impl, loop):
+ALRU = "async_lru.alru_cache"
+
+
+def async_cached(impl):
     async def fetch(key):
         return VALUE
 
     if impl == "perf.cached":
-        func = cached(ttl=3600, manager=CacheManager(memory_entries=10 * N))(fetch)
-        bar(benchmark, "bench_async_cached_hit[async_lru.alru_cache]", 0.5)
-    elif impl == "async_lru.alru_cache":
-        func = alru_cache(maxsize=10 * N, ttl=3600)(fetch)
-    else:
-        func = aiocache.cached(ttl=3600, cache=aiocache.Cache.MEMORY)(fetch)
+        return cached(ttl=3600, manager=CacheManager(memory_entries=10 * N))(fetch)
+    if impl == ALRU:
+        return alru_cache(maxsize=10 * N, ttl=3600)(fetch)
+    return aiocache.cached(ttl=3600, cache=aiocache.Cache.MEMORY)(fetch)
 
-    async def call_all():
-        for key in KEYS:
-            await func(key)
 
-    loop.run_until_complete(call_all())  # fill
-    benchmark(lambda: loop.run_until_complete(call_all()))
+@pytest.mark.benchmark(group="async @cached hit (1,000 calls)")
+@pytest.mark.parametrize("impl", ["perf.cached", ALRU, "aiocache.cached"])
+def bench_async_cached_hit(benchmark, pair, impl, loop):
+    """One ``run_until_complete`` of 1,000 awaited hits per round, on one shared loop."""
+
+    def rounds_of(func):
+        async def call_all():
+            for key in KEYS:
+                await func(key)
+
+        loop.run_until_complete(call_all())  # fill
+        return lambda: loop.run_until_complete(call_all())
+
+    ours = rounds_of(async_cached(impl))
+    if impl != "perf.cached":
+        benchmark(ours)
+        return
+    peer = f"bench_async_cached_hit[{ALRU}]"
+    pair(ours=ours, peers={peer: rounds_of(async_cached(ALRU))}, bars={peer: 0.5})
 
 
 @pytest.mark.benchmark(group="sync @cached hit (1,000 calls)")

@@ -7,6 +7,9 @@
   (selectinload) vs a hand-written ``joinedload``. Bar: eager loading <= 1/5 of per-parent.
 * 50 concurrent tasks, one small query each: the shared pooled engine vs a ``NullPool``
   engine (a new connection per checkout). Bar: pooled <= 1x NullPool.
+
+Each bar's benchmark measures ours and its peers interleaved (the ``pair`` fixture in
+conftest.py); the peers also run alone, in fixed rounds, for the tables of medians.
 """
 
 from __future__ import annotations
@@ -121,12 +124,7 @@ FETCH_WAYS = [
     "one_in",
 ]
 # batch_fetch at its default size: >= 20x faster than one-at-a-time, <= 1.3x one IN query.
-FETCH_BARS = {
-    f"batch_fetch-{DEFAULT_BATCH_SIZE}": {
-        "bench_fetch_1000_rows[session.get]": 0.05,
-        "bench_fetch_1000_rows[one_in]": 1.3,
-    }
-}
+FETCH_BARS = {f"batch_fetch-{DEFAULT_BATCH_SIZE}": {"session.get": 0.05, "one_in": 1.3}}
 
 
 def measure(benchmark, loop, coroutine_function, rounds):
@@ -137,14 +135,16 @@ def measure(benchmark, loop, coroutine_function, rounds):
     )
 
 
+def on_loop(loop, coroutine_function):
+    """One round: ``coroutine_function()`` run to completion on the shared loop."""
+    return lambda: loop.run_until_complete(coroutine_function())
+
+
 def by_ids(ids):
     return select(Item).where(Item.id.in_(ids))
 
 
-@pytest.mark.parametrize("way", FETCH_WAYS)
-def bench_fetch_1000_rows(benchmark, loop, db, way):
-    _, engine, sessions = db
-
+def fetch_rows(sessions, way):
     async def fetch():
         async with sessions() as session:  # a fresh identity map every round
             if way == "session.get":
@@ -154,23 +154,35 @@ def bench_fetch_1000_rows(benchmark, loop, db, way):
             size = int(way.split("-")[1])
             return await QueryOptimizer.batch_fetch(session, by_ids, FETCH_IDS, batch_size=size)
 
+    return fetch
+
+
+@pytest.mark.parametrize("way", FETCH_WAYS)
+def bench_fetch_1000_rows(benchmark, pair, loop, db, way):
+    _, engine, sessions = db
+    fetch = fetch_rows(sessions, way)
     with count_statements(engine) as counter:
         rows = loop.run_until_complete(fetch())
     benchmark.group = "db: fetch 1,000 of 10,000 rows by id"
     benchmark.extra_info.update(rows=len(rows), statements=counter.count)
     if way in FETCH_BARS:
-        benchmark.extra_info["bars"] = FETCH_BARS[way]
-    measure(benchmark, loop, fetch, rounds=5 if way == "session.get" else 40)
+        name = "bench_fetch_1000_rows[{}]".format
+        pair(
+            ours=on_loop(loop, fetch),
+            peers={
+                name(peer): on_loop(loop, fetch_rows(sessions, peer)) for peer in FETCH_BARS[way]
+            },
+            bars={name(peer): ratio for peer, ratio in FETCH_BARS[way].items()},
+        )
+    else:
+        measure(benchmark, loop, fetch, rounds=5 if way == "session.get" else 40)
     assert len(rows) == FETCHED
 
 
 EAGER_WAYS = ["per_parent_queries", "eager_load_relationships", "joinedload"]
 
 
-@pytest.mark.parametrize("way", EAGER_WAYS)
-def bench_parents_with_children(benchmark, loop, db, way):
-    _, engine, sessions = db
-
+def load_parents(sessions, way):
     async def load():
         async with sessions() as session:
             query = select(Parent).order_by(Parent.id)
@@ -190,24 +202,30 @@ def bench_parents_with_children(benchmark, loop, db, way):
                 parents = (await session.execute(eager)).scalars().all()
             return {p.id: p.children for p in parents}
 
+    return load
+
+
+@pytest.mark.parametrize("way", EAGER_WAYS)
+def bench_parents_with_children(benchmark, pair, loop, db, way):
+    _, engine, sessions = db
+    load = load_parents(sessions, way)
     with count_statements(engine) as counter:
         loaded = loop.run_until_complete(load())
     benchmark.group = "db: 200 parents x 5 children"
     benchmark.extra_info.update(statements=counter.count)
     if way == "eager_load_relationships":
-        benchmark.extra_info.update(
-            bar_peer="bench_parents_with_children[per_parent_queries]", bar_max_ratio=0.2
+        peer = "bench_parents_with_children[per_parent_queries]"
+        pair(
+            ours=on_loop(loop, load),
+            peers={peer: on_loop(loop, load_parents(sessions, "per_parent_queries"))},
+            bars={peer: 0.2},
         )
-    measure(benchmark, loop, load, rounds=5 if way == "per_parent_queries" else 30)
+    else:
+        measure(benchmark, loop, load, rounds=5 if way == "per_parent_queries" else 30)
     assert sum(len(children) for children in loaded.values()) == PARENTS * CHILDREN_EACH
 
 
-@pytest.mark.parametrize("pool", ["shared_pooled_engine", "NullPool"])
-def bench_50_concurrent_tasks(benchmark, loop, db, pool):
-    url, shared, _ = db
-    engine = (
-        shared if pool == "shared_pooled_engine" else create_async_engine(url, poolclass=NullPool)
-    )
+def burst_of(engine):
     ids = FETCH_IDS[:CONCURRENT_TASKS]
 
     async def one(item_id):
@@ -217,14 +235,25 @@ def bench_50_concurrent_tasks(benchmark, loop, db, pool):
     async def burst():
         return await asyncio.gather(*(one(i) for i in ids))
 
+    return burst
+
+
+@pytest.mark.parametrize("pool", ["shared_pooled_engine", "NullPool"])
+def bench_50_concurrent_tasks(benchmark, pair, loop, db, pool):
+    url, shared, _ = db
+    null_pool = create_async_engine(url, poolclass=NullPool)
     benchmark.group = "db: 50 concurrent tasks, one query each"
-    if pool == "shared_pooled_engine":
-        benchmark.extra_info.update(
-            bar_peer="bench_50_concurrent_tasks[NullPool]", bar_max_ratio=1.0
-        )
-    names = measure(benchmark, loop, burst, rounds=20)
-    if pool == "shared_pooled_engine":
-        benchmark.extra_info.update(pool=pool_stats(engine))
-    else:
-        loop.run_until_complete(engine.dispose())
-    assert names == [f"entity-{i}" for i in ids]
+    try:
+        if pool == "shared_pooled_engine":
+            peer = "bench_50_concurrent_tasks[NullPool]"
+            names = pair(
+                ours=on_loop(loop, burst_of(shared)),
+                peers={peer: on_loop(loop, burst_of(null_pool))},
+                bars={peer: 1.0},
+            )
+            benchmark.extra_info.update(pool=pool_stats(shared))
+        else:
+            names = measure(benchmark, loop, burst_of(null_pool), rounds=20)
+    finally:
+        loop.run_until_complete(null_pool.dispose())
+    assert names == [f"entity-{i}" for i in FETCH_IDS[:CONCURRENT_TASKS]]

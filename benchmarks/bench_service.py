@@ -1,7 +1,8 @@
 """The reference service: incremental vs full analysis, and cold vs warm start hit rates.
 
 * ``bench_analysis``: one new day of events for 10 % of the entities, analysed incrementally
-  (only events past the watermark) vs recomputed from every event. Bar: incremental <= 0.5x.
+  (only events past the watermark) vs recomputed from every event. Bar: incremental <= 0.5x,
+  the two measured interleaved (the ``pair`` fixture in conftest.py).
 * ``bench_start``: start the app and serve the same skewed query mix, cold (fresh cache
   folder, no warm-up) vs warm (the previous run's on-disk caches and entity usage, warm-up on).
   The hit rates per cache go in ``extra_info``, with each key design's lookups and distinct
@@ -45,37 +46,63 @@ def loop():
     loop.close()
 
 
+class Analysis:
+    """A home database of its own: ``setup()`` appends the next day's events (10 % of the
+    entities), ``run()`` analyses them, incrementally or from every event."""
+
+    def __init__(self, path, loop, scale, full):
+        self.loop, self.full = loop, full
+        settings = ServiceSettings(database_path=path, dataset_scale=scale, dataset_days=DAYS)
+        self.engine = open_engine(settings)
+        self.data, self.summary = loop.run_until_complete(
+            ensure_dataset(self.engine, 42, scale, DAYS)
+        )
+        self.sessions = session_factory(self.engine)
+        loop.run_until_complete(run_analysis(self.sessions))
+        self.days = iter(range(DAYS, DAYS + 100_000))
+        self.reports = []
+
+    def setup(self):
+        self.loop.run_until_complete(
+            append_events(self.engine, self.data, day=next(self.days), entity_fraction=0.1)
+        )
+
+    def run(self):
+        report = self.loop.run_until_complete(run_analysis(self.sessions, full=self.full))
+        self.reports.append(report)
+        return report
+
+    def close(self):
+        self.loop.run_until_complete(self.engine.dispose())
+
+
 @pytest.mark.parametrize("mode", ["incremental", "full"])
-def bench_analysis(benchmark, tmp_path, loop, mode):
+def bench_analysis(benchmark, pair, tmp_path, loop, mode):
+    """Incremental vs full, interleaved, each on its own copy of the home (the same seed); every
+    round first appends a new day, so the full analysis reads a little more each round."""
     scale = _scale(benchmark)
-    settings = ServiceSettings(
-        database_path=tmp_path / "home.sqlite", dataset_scale=scale, dataset_days=DAYS
-    )
-    engine = open_engine(settings)
-    data, summary = loop.run_until_complete(ensure_dataset(engine, 42, scale, DAYS))
-    sessions = session_factory(engine)
-    loop.run_until_complete(run_analysis(sessions))
-    day = iter(range(DAYS, DAYS + 1000))
-    reports = []
-
-    def setup():
-        loop.run_until_complete(append_events(engine, data, day=next(day), entity_fraction=0.1))
-
-    def analyse():
-        reports.append(loop.run_until_complete(run_analysis(sessions, full=mode == "full")))
-
+    ours = Analysis(tmp_path / "home.sqlite", loop, scale, full=mode == "full")
     benchmark.group = "service-analysis"
-    benchmark.pedantic(analyse, setup=setup, rounds=5, iterations=1)
-    loop.run_until_complete(engine.dispose())
-    last = reports[-1]
+    if mode == "incremental":
+        peer_name = "bench_analysis[full]"
+        peer = Analysis(tmp_path / "home-full.sqlite", loop, scale, full=True)
+        pair(
+            ours=ours.run,
+            peers={peer_name: peer.run},
+            bars={peer_name: 0.5},
+            setup={"ours": ours.setup, peer_name: peer.setup},
+        )
+        peer.close()
+    else:
+        benchmark.pedantic(ours.run, setup=ours.setup, rounds=5, iterations=1)
+    ours.close()
+    last = ours.reports[-1]
     benchmark.extra_info.update(
-        events_total=summary.events,
+        events_total=ours.summary.events,
         events_read=last.events_read,
         entities_touched=last.entities_touched,
         areas_recomputed=last.areas_recomputed,
     )
-    if mode == "incremental":
-        benchmark.extra_info.update(bar_peer="bench_analysis[full]", bar_max_ratio=0.5)
 
 
 async def _serve_queries(settings, queries):

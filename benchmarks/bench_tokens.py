@@ -1,8 +1,9 @@
 """Token budget enforcement on a ~60,000-token prompt, beside one encode and a naive loop.
 
 Bar (issue 3): enforcing the spec's budget costs at most 1.5x one ``encode`` of the whole
-prompt. The naive peer is what people write first: re-encode the whole component and chop
-500 characters off until it fits (one bounded round: it is slow).
+prompt, the two measured interleaved (the ``pair`` fixture in conftest.py). The naive peer is
+what people write first: re-encode the whole component and chop 500 characters off until it
+fits (one bounded round: it is slow).
 """
 
 from __future__ import annotations
@@ -91,18 +92,23 @@ def workload():
     return encoding, prompt, flat, len(encoding.encode_ordinary(flat))
 
 
+ENCODE = "bench_budget_60k[tiktoken.encode]"
+
+
 @pytest.mark.parametrize(
     "impl", ["perf.enforce_token_budget", "tiktoken.encode", "naive trim loop"]
 )
-def bench_budget_60k(benchmark, workload, impl):
+def bench_budget_60k(benchmark, pair, workload, impl):
     encoding, prompt, flat, prompt_tokens = workload
     benchmark.group = GROUP
     benchmark.extra_info["prompt_tokens"] = prompt_tokens
     if impl == "perf.enforce_token_budget":
-        _, report = benchmark(enforce_token_budget_with_report, prompt, DEFAULT_TOKEN_BUDGET)
+        _, report = pair(
+            ours=lambda: enforce_token_budget_with_report(prompt, DEFAULT_TOKEN_BUDGET),
+            peers={ENCODE: lambda: encoding.encode_ordinary(flat)},
+            bars={ENCODE: 1.5},
+        )
         benchmark.extra_info.update(
-            bar_peer="bench_budget_60k[tiktoken.encode]",
-            bar_max_ratio=1.5,
             tokens_before=report["total_tokens_before"],
             tokens_after=report["total_tokens_after"],
             tokens_after_by_component=report["tokens_after"],
