@@ -256,9 +256,18 @@ def _bar_checks(run: Path) -> list[Check]:
             why = f"the peer {bar.peer} did not run in this {BENCHMARKS}"
             checks.append(no_data(name, target, "x", BENCHMARKS, why))
             continue
-        word, verdict = ("ok", PASS) if bar.passed else ("FAIL", FAIL)
-        message = f"{word} {name}: median ratio {bar.ratio:.3f}x, bar <= {bar.max_ratio:g}x"
-        checks.append(Check(name, target, bar.ratio, "x", verdict, BENCHMARKS, message))
+        word = {PASS: "ok", FAIL: "FAIL", INCONCLUSIVE: "INCONCLUSIVE"}[bar.verdict]
+        interval = None
+        if bar.low is not None and bar.high is not None:
+            shown = f" [{bar.confidence:.0%} CI {bar.low:.3f}x .. {bar.high:.3f}x]"
+            interval = {"estimate": bar.ratio, "low": bar.low, "high": bar.high, "n": bar.pairs,
+                        "confidence": bar.confidence, "method": bar.method}  # fmt: skip
+            what = f"median of {bar.pairs} interleaved per-pair ratios"
+        else:
+            shown, what = "", "ratio of medians (benchmarks timed apart: no interval)"
+        message = f"{word} {name}: {what} {bar.ratio:.3f}x{shown}, bar <= {bar.max_ratio:g}x"
+        checks.append(Check(name, target, bar.ratio, "x", bar.verdict, BENCHMARKS, message,
+                            interval=interval))  # fmt: skip
     return checks
 
 
