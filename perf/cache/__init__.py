@@ -1,11 +1,14 @@
-"""perf.cache: memory tier, SQLite tier, the two-tier CorrelationCache, the manager, @cached."""
+"""perf.cache: memory tier, SQLite tier, the two-tier CorrelationCache, the manager, @cached,
+eviction policies and miss-ratio curves."""
 
 from perf.cache.correlation import CorrelationCache
 from perf.cache.decorator import CachedFunction, cached
 from perf.cache.manager import Cache, CacheManager, configure_cache_manager, get_cache_manager
 from perf.cache.memory import MISSING, MemoryCache
+from perf.cache.mrc import MissRatioCurve, miss_ratio_curve
 from perf.cache.policy import EvictionPolicy, LRUPolicy
 from perf.cache.serializers import JSONSerializer, PickleSerializer, Serializer
+from perf.cache.sieve import SievePolicy
 from perf.cache.sqlite import SQLiteCache
 from perf.cache.tiered import TwoTierCache
 
@@ -19,11 +22,14 @@ __all__ = [
     "JSONSerializer",
     "LRUPolicy",
     "MemoryCache",
+    "MissRatioCurve",
     "PickleSerializer",
     "SQLiteCache",
     "Serializer",
+    "SievePolicy",
     "TwoTierCache",
     "cached",
     "configure_cache_manager",
     "get_cache_manager",
+    "miss_ratio_curve",
 ]
