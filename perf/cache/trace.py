@@ -23,12 +23,22 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import json
+import os
 import random
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
+from pathlib import Path
 from typing import Any
 
-__all__ = ["KeyTrace", "TracedDeadline", "start_trace", "stop_trace", "zipf_trace"]
+__all__ = [
+    "KeyTrace",
+    "TracedDeadline",
+    "start_trace",
+    "stop_trace",
+    "write_traces",
+    "zipf_trace",
+]
 
 _MIX = 0x9E3779B97F4A7C15  # 2^64 / golden ratio: spreads small ints over the high bits
 _MASK = (1 << 64) - 1
@@ -132,6 +142,17 @@ def _memory_tier(cache: object) -> Any:
     if not hasattr(cache, "start_trace"):
         raise TypeError(f"{type(cache).__name__} has no memory tier to trace")
     return cache
+
+
+def write_traces(path: str | Path, traces: Mapping[str, KeyTrace | None]) -> Path:
+    """Write ``traces`` (cache name -> trace; None entries skipped) as a run folder's
+    ``cache_traces.json`` (``perf.results.files.CACHE_TRACES``), atomically."""
+    path = Path(path)
+    data = {"caches": {name: t.as_dict() for name, t in traces.items() if t is not None}}
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+    partial.replace(path)
+    return path
 
 
 def zipf_trace(keys: int, alpha: float, length: int, *, seed: int = 0) -> list[int]:
