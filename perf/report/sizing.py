@@ -7,7 +7,8 @@ documented targets (``<cache>_cache_hit_rate``), ``cache_sizing(run, targets)`` 
 (``perf.cache.miss_ratio_curve``, with the cold-miss floor and Belády's bound), the current
 size, the smallest size that meets the target under each policy, and what that size costs in
 memory. When the target asks for more hits than there are repeat lookups, the answer is "no
-size can: X % of lookups are first-time". A run without traces gives no rows and
+size can: X % of lookups are first-time" (for a cache filled on demand: one that prefetches
+can beat that floor). A run without traces gives no rows and
 ``NO_TRACES`` says why. TTLs are not modelled (see ``perf.cache.mrc``).
 """
 
