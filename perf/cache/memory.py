@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from perf.cache._validate import DEFAULT_TTL, check_size, check_ttl
 from perf.cache.policy import EvictionPolicy, LRUPolicy
 from perf.cache.stats import CacheStats
+from perf.cache.trace import KeyTrace, TracedDeadline
 
 __all__ = ["MISSING", "MemoryCache"]
 
@@ -56,6 +57,7 @@ class MemoryCache:
         self._data: dict[Hashable, tuple[Any, float]] = {}
         self._lock = threading.Lock()
         self._stats = CacheStats()
+        self._trace: KeyTrace | None = None
         self.get: Lookup = self._make_get()
 
     def __len__(self) -> int:
@@ -91,7 +93,8 @@ class MemoryCache:
     def peek(self, key: Hashable, default: Any = None) -> Any:
         """The live value under ``key``, or ``default``; counts nothing, moves nothing."""
         entry = self._data.get(key)
-        return entry[0] if entry is not None and entry[1] > self._clock() else default
+        # `not <=`, not `>`: a traced deadline records on `>` (see perf.cache.trace)
+        return entry[0] if entry is not None and not entry[1] <= self._clock() else default
 
     def time_left(self, key: Hashable) -> float:
         """Seconds until ``key`` expires (0.0 when absent or expired); counts nothing."""
@@ -101,6 +104,9 @@ class MemoryCache:
     def _miss(self, key: Hashable, default: Any) -> Any:
         with self._lock:
             entry = self._data.get(key)
+            trace = self._trace
+            if trace is not None and (entry is None or type(entry[1]) is not TracedDeadline):
+                trace.lookup(key)  # an expired traced entry was recorded by its deadline
             if entry is not None and entry[1] <= self._clock():
                 self._remove(key)
                 self._stats.expirations += 1
@@ -111,6 +117,8 @@ class MemoryCache:
         """Store ``value`` under ``key`` for ``ttl`` seconds (the default TTL if None)."""
         expires_at = self._clock() + (self.default_ttl if ttl is None else check_ttl(ttl))
         with self._lock:
+            if self._trace is not None:
+                expires_at = self._trace.deadline(key, expires_at)
             if key in self._data:
                 self._on_hit(key)
             else:
@@ -164,7 +172,55 @@ class MemoryCache:
 
     def reset_stats(self) -> None:
         with self._lock:
+            if self._trace is not None:  # keep counting the trace's lookups across the reset
+                self._trace.lookups = (self._trace.lookups or 0) - self._lookups()
             self._stats.reset()
+
+    def _lookups(self) -> int:
+        return self._stats.hits + self._stats.misses
+
+    # -- access traces (perf.cache.trace) --------------------------------------------------
+
+    def start_trace(self, rate: float = 0.01, *, limit: int = 1_000_000) -> KeyTrace:
+        """Record the lookups of a ``rate`` sample of the keys (by hash) until ``stop_trace``.
+
+        Costs nothing on the hit path of unsampled keys (see ``perf.cache.trace``). A trace
+        already running is stopped and replaced.
+        """
+        trace = KeyTrace(rate, limit=limit)
+        with self._lock:
+            if self._trace is not None:
+                self._stop_trace()
+            trace.lookups = self._lookups()  # the count at the start; the difference at the stop
+            trace.max_entries = self.max_entries
+            for key, (value, expires_at) in list(self._data.items()):
+                deadline = trace.deadline(key, expires_at)
+                if deadline is not expires_at:
+                    self._data[key] = (value, deadline)
+            self._trace = trace
+        return trace
+
+    def stop_trace(self) -> KeyTrace | None:
+        """End the running trace and return it (None if there was none); ``trace.lookups`` is
+        then the number of lookups while it ran."""
+        with self._lock:
+            return self._stop_trace()
+
+    @property
+    def trace(self) -> KeyTrace | None:
+        """The running trace, if any."""
+        return self._trace
+
+    def _stop_trace(self) -> KeyTrace | None:
+        trace, self._trace = self._trace, None
+        if trace is None:
+            return None
+        for key, (value, expires_at) in list(self._data.items()):
+            if type(expires_at) is TracedDeadline:
+                self._data[key] = (value, float(expires_at))
+        trace.lookups = self._lookups() - (trace.lookups or 0)
+        trace.ended_at = time.time()
+        return trace
 
     def _remove(self, key: Hashable) -> None:
         del self._data[key]

@@ -9,6 +9,7 @@ from typing import Final
 
 __all__ = [
     "BENCHMARKS",
+    "CACHE_TRACES",
     "GATE",
     "LOCUST_HTML",
     "LOCUST_PREFIX",
@@ -32,6 +33,7 @@ MONITOR_HISTORY: Final = "monitor_history.jsonl"  # its cumulative figures every
 TOKEN_LOG: Final = "tokens.jsonl"  # noqa: S105 - a file name: one record per LLM call
 LOCUST_PREFIX: Final = "locust"  # Locust's --csv / --json-file prefix: locust_*.csv, locust.json
 LOCUST_HTML: Final = "locust.html"
+CACHE_TRACES: Final = "cache_traces.json"  # sampled key traces per cache (perf.cache.trace)
 SERVICE_LOG: Final = "service.log"  # our own service's output during a load run
 GATE: Final = "gate.json"  # every check with its target, measured value and verdict
 REPORT_DIR: Final = "report"  # the executed notebooks as HTML
@@ -46,6 +48,7 @@ PRODUCERS: Final = {
     MONITOR_HISTORY: "perf load",
     TOKEN_LOG: "perf load",
     GATE: "perf gate",
+    CACHE_TRACES: "a service that writes its caches' traces (README, 'Access traces')",
 }
 
 

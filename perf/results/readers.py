@@ -14,6 +14,7 @@ from typing import Any
 from perf.errors import MissingRunFileError
 from perf.results.files import (
     BENCHMARKS,
+    CACHE_TRACES,
     MANIFEST,
     MONITOR,
     MONITOR_HISTORY,
@@ -30,6 +31,7 @@ __all__ = [
     "per_query_tokens",
     "query_id",
     "read_benchmarks",
+    "read_cache_traces",
     "read_manifest",
     "read_monitor",
     "read_monitor_history",
@@ -83,6 +85,14 @@ def read_monitor(run: RunPath) -> dict[str, Any]:
     """``monitor.json``: the service's ``/performance/stats`` at the end of the load run."""
     data: dict[str, Any] = _read_json(run, MONITOR)
     return data
+
+
+def read_cache_traces(run: RunPath) -> dict[str, dict[str, Any]]:
+    """``cache_traces.json``: per cache name, its sampled key trace (``keys``, ``rate``,
+    ``lookups``, ``max_entries``; see ``perf.cache.trace.KeyTrace.as_dict``)."""
+    data = _read_json(run, CACHE_TRACES)
+    caches: dict[str, dict[str, Any]] = data.get("caches", {})
+    return caches
 
 
 def read_benchmarks(run: RunPath) -> list[dict[str, Any]]:
