@@ -29,8 +29,9 @@ ALLOWED: dict[str, set[str]] = {
     "results": BASE | {"_internal"},  # standard library only: the contract
     "service": BASE | LIBRARY | {"_internal"},
     "loadgen": BASE | {"_internal", "results", "service"},  # the workload draws from the dataset
+    "bench": BASE | {"_internal", "results"},  # perf compare's producer: worktrees, rounds
     "report": BASE | {"_internal", "results"},
-    "cli": BASE | LIBRARY | {"_internal", "results", "service", "loadgen", "report"},
+    "cli": BASE | LIBRARY | {"_internal", "results", "service", "loadgen", "bench", "report"},
 }
 # Modules that are not perf's may still only be the standard library here.
 STDLIB_ONLY = {"_internal", "results", "errors", "_lazy"}
