@@ -250,8 +250,8 @@ def compare_suite(
     names = sorted(base.keys() | head.keys())
     found = [compare_samples(n, base.get(n, []), head.get(n, []), policy) for n in names]
     tested = [c for c in found if c.p_value is not None]
-    adjusted = dict(zip((c.name for c in tested), holm([c.p_value or 1.0 for c in tested]),
-                        strict=True))  # fmt: skip
+    p_values = [1.0 if c.p_value is None else c.p_value for c in tested]  # 0.0 is a p-value
+    adjusted = dict(zip((c.name for c in tested), holm(p_values), strict=True))
     result = []
     for c in found:
         if c.name not in adjusted or c.ratio is None or c.low is None or c.high is None:
