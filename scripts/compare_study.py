@@ -13,6 +13,8 @@
   verdict is `slower`; `slower` on any benchmark that does not run a patched path is a false
   alarm. Every other A/B run has the hog too.
 - `--full`: one full `perf compare` (the whole suite) for its wall time.
+- `--redecide STUDY.json`: no benchmarks run; the stored rounds of a finished study decided
+  again under other minimum effects (1.03, 1.05, 1.10), to choose the default.
 
 Every comparison is a run folder under results/runs/; the summary goes to
 results/compare-study-<time>.json and a Markdown table to stdout. Run it on a quiet checkout:
@@ -189,7 +191,11 @@ def main() -> int:
     parser.add_argument("--ab", type=int, default=10, help="A/B comparisons (default 10)")
     parser.add_argument("--rounds", type=int, default=5, help="processes per side (default 5)")
     parser.add_argument("--full", action="store_true", help="also time one full compare")
+    parser.add_argument("--redecide", metavar="STUDY_JSON", help="re-decide a finished study")
     args = parser.parse_args()
+    if args.redecide:
+        print(redecide(json.loads(Path(args.redecide).read_text())))
+        return 0
     commit = git("rev-parse", "HEAD")
     extra = ["--quick", "--rounds", str(args.rounds)]
     study: dict = {
@@ -286,6 +292,37 @@ def summary(study: dict) -> str:
         lines.append(f"| A/B: unpatched benchmarks flagged slower | {alarms} |")
     if study["full"]:
         lines.append(f"| wall time of a full `perf compare` | {study['full']['wall_seconds']} s |")
+    return "\n".join(lines)
+
+
+def redecide(study: dict, effects=(1.03, 1.05, 1.10)) -> str:
+    """False alarms and detections of the stored rounds under other minimum effects."""
+    from perf.cli.compare import decide_folder
+    from perf.report.compare import SLOWER, Policy
+
+    affected = set().union(*AFFECTED.values())
+    lines = [
+        "| min effect | A/A false alarms | A/B false alarms | "
+        + " | ".join(f"{s:.0%} detected" for s in SIZES)
+        + " |",
+        "|---" * (3 + len(SIZES)) + "|",
+    ]
+    for effect in effects:
+        policy = Policy(min_effect=effect)
+        aa_alarms = ab_alarms = 0
+        hits = {s: [0, 0] for s in SIZES}
+        for r in study["aa"]:
+            found, _ = decide_folder(Path(r["run"]), policy)
+            aa_alarms += sum(c.verdict == SLOWER for c in found)
+        for r in study["ab"]:
+            found, _ = decide_folder(Path(r["run"]), policy)
+            verdicts = {c.name: c.verdict for c in found}
+            ab_alarms += sum(v == SLOWER and n not in affected for n, v in verdicts.items())
+            for target, size in r["sizes"].items():
+                hits[size][0] += verdicts.get(TARGETS[target][4]) == SLOWER
+                hits[size][1] += 1
+        cells = " | ".join(f"{h} of {n}" for h, n in hits.values())
+        lines.append(f"| {effect} | {aa_alarms} | {ab_alarms} | {cells} |")
     return "\n".join(lines)
 
 

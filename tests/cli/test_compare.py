@@ -80,7 +80,7 @@ def test_a_commit_against_itself_exits_0_and_fills_the_run_folder(
     run = only_run(results)
     out = capsys.readouterr().out
     assert out.strip().splitlines()[-1] == str(run)
-    assert "[6/6] base 3" in out  # progress lines, ABBA: b1 h1 h2 b2 b3 h3 -> last is head 3
+    assert "[6/6] head 3" in out  # progress lines, ABBA: b1 h1 h2 b2 b3 h3
     files = json.loads((run / "manifest.json").read_text())["files"]
     rounds = [f"compare/{side}-{i:02d}.{ext}" for side in ("base", "head") for i in (1, 2, 3)
               for ext in ("json", "log")]  # fmt: skip
