@@ -34,6 +34,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from perf.cli.compare import decide_folder
+from perf.report.compare import SLOWER, Policy
+
 ROOT = Path(__file__).resolve().parent.parent
 PERF = [sys.executable, "-m", "perf.cli"]
 SIZES = (0.05, 0.10, 0.20)
@@ -297,9 +300,6 @@ def summary(study: dict) -> str:
 
 def redecide(study: dict, effects=(1.03, 1.05, 1.10)) -> str:
     """False alarms and detections of the stored rounds under other minimum effects."""
-    from perf.cli.compare import decide_folder
-    from perf.report.compare import SLOWER, Policy
-
     affected = set().union(*AFFECTED.values())
     lines = [
         "| min effect | A/A false alarms | A/B false alarms | "
