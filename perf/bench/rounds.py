@@ -3,8 +3,12 @@
 The order is ABBA (base, head, head, base, base, head, ...): every pair of rounds has one
 process per side next to each other in time, so machine drift that is slow against a round
 (a neighbour's job, thermal state) hits both sides alike, and a linear trend cancels out
-instead of favouring whichever side always runs first. Each round writes pytest-benchmark's
-own JSON (raw samples kept) and its output log into the run folder.
+instead of favouring whichever side always runs first. Both processes of pair ``i`` run with
+``PYTHONHASHSEED=i``: string hashes (so dict and set layouts, whose collisions move a
+micro-benchmark's time between processes) are the same within a pair and differ between
+pairs, so the pair's ratio compares like with like and the pairs average over layouts. Each
+round writes pytest-benchmark's own JSON (raw samples kept) and its output log into the run
+folder.
 """
 
 from __future__ import annotations
@@ -130,7 +134,11 @@ def run_rounds(
         began = time.monotonic()
         with (run / log_file).open("w", encoding="utf-8") as log:
             code = subprocess.call(  # noqa: S603 - our interpreter and pytest, no shell
-                command, cwd=side.path, env=side_env(side, env), stdout=log, stderr=log
+                command,
+                cwd=side.path,
+                env={**side_env(side, env), "PYTHONHASHSEED": str(index)},
+                stdout=log,
+                stderr=log,
             )
         seconds = time.monotonic() - began
         done.append(Round(label, index, json_file, log_file, code, seconds))

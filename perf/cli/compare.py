@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from perf._internal.atomic import write_json_atomic
+from perf._internal.processes import handling_signal
 from perf.bench.git import (
     WORKING_TREE,
     Side,
@@ -111,6 +114,7 @@ def _document(
         "options": {
             "rounds_per_side": options.rounds,
             "order": "ABBA (base, head, head, base, ...), one fresh process per round",
+            "hash_seed": "PYTHONHASHSEED = the pair's index, the same for both its processes",
             "quick": options.quick,
             "quick_subset": dict(QUICK) if options.quick else None,
             "keyword": options.keyword,
@@ -126,7 +130,17 @@ def _document(
     }
 
 
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (a cancelled CI job) stops a comparison like Ctrl-C: worktrees removed."""
+    raise KeyboardInterrupt
+
+
 def _compare(args: argparse.Namespace) -> int:
+    with handling_signal(signal.SIGTERM, _raise_interrupt):
+        return _compare_refs(args)
+
+
+def _compare_refs(args: argparse.Namespace) -> int:
     repo = repo_root()
     options, policy = _options(args)
     dirty = check_git_state(repo)
