@@ -14,7 +14,7 @@
   alarm. Every other A/B run has the hog too.
 - `--full`: one full `perf compare` (the whole suite) for its wall time.
 - `--redecide STUDY.json`: no benchmarks run; the stored rounds of a finished study decided
-  again under other minimum effects (1.03, 1.05, 1.10), to choose the default.
+  again under other policies (minimum effect, interval level), to choose the default.
 
 Every comparison is a run folder under results/runs/; the summary goes to
 results/compare-study-<time>.json and a Markdown table to stdout. Run it on a quiet checkout:
@@ -195,6 +195,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="processes per side (default 5)")
     parser.add_argument("--full", action="store_true", help="also time one full compare")
     parser.add_argument("--redecide", metavar="STUDY_JSON", help="re-decide a finished study")
+    parser.add_argument(
+        "--seed-aa",
+        nargs="*",
+        metavar="RUN",
+        help="count these finished A/A run folders (no hog) as the first A/A runs",
+    )
     args = parser.parse_args()
     if args.redecide:
         print(redecide(json.loads(Path(args.redecide).read_text())))
@@ -211,54 +217,87 @@ def main() -> int:
     }
     print(f"study of perf compare on {commit[:8]}: {args.aa} A/A, {args.ab} A/B", flush=True)
 
-    for k in range(args.aa):
-        result = compare(commit, commit, extra, hog=k % 2 == 1)
-        flagged = [n for n, v in result["verdicts"].items() if v == "slower"]
-        result["false_alarms"] = flagged
-        study["aa"].append(result)
-        print(
-            f"A/A {k + 1}: exit {result['exit_code']}, hog {result['hog']}, "
-            f"{result['wall_seconds']} s, false alarms {flagged}",
-            flush=True,
+    out = ROOT / "results" / f"compare-study-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    for run in args.seed_aa or []:  # A/A comparisons already made (same commit, no hog)
+        stored = json.loads((Path(run) / "compare.json").read_text())
+        study["aa"].append(
+            {
+                "run": str(run),
+                "exit_code": stored["exit_code"],
+                "wall_seconds": stored["wall_seconds"],
+                "hog": False,
+                "verdicts": {b["name"]: b["verdict"] for b in stored["benchmarks"]},
+                "ratios": {b["name"]: b["ratio"] for b in stored["benchmarks"]},
+                "base_medians": {b["name"]: b["base_median"] for b in stored["benchmarks"]},
+                "false_alarms": [
+                    b["name"] for b in stored["benchmarks"] if b["verdict"] == "slower"
+                ],
+            }
         )
-
-    medians = study["aa"][0]["base_medians"] if study["aa"] else {}
     costs = {"lines": line_cost(), "loop": loop_cost()}
     study["pad_costs_s"] = costs
-    for k in range(args.ab):
-        sizes = {t: SIZES[(k + j) % len(SIZES)] for j, t in enumerate(TARGETS)}
-        plan = {}
-        for target, size in sizes.items():
-            _, _, _, kind, bench, calls = TARGETS[target]
-            per_call = medians[bench] / calls
-            plan[target] = max(1, round(size * per_call / costs[kind]))
-        head = patched_commit(commit, plan)
-        result = compare(commit, head, extra, hog=k % 2 == 1)
-        affected = set().union(*AFFECTED.values())
-        result["sizes"], result["pads"], result["head"] = sizes, plan, head
-        result["detected"] = {t: result["verdicts"].get(TARGETS[t][4]) == "slower" for t in TARGETS}
-        result["observed"] = {t: result["ratios"].get(TARGETS[t][4]) for t in TARGETS}
-        result["false_alarms"] = [
-            n for n, v in result["verdicts"].items() if v == "slower" and n not in affected
-        ]
-        study["ab"].append(result)
-        print(
-            f"A/B {k + 1}: exit {result['exit_code']}, hog {result['hog']}, "
-            f"{result['wall_seconds']} s, sizes {sizes}, observed "
-            f"{ {t: round(r or 0, 3) for t, r in result['observed'].items()} }, "
-            f"detected {result['detected']}, false alarms {result['false_alarms']}",
-            flush=True,
-        )
+    # A/A and A/B alternate, so a study stopped early still has both kinds
+    aa_jobs = [("aa", k) for k in range(len(study["aa"]), args.aa)]
+    ab_jobs = [("ab", k) for k in range(args.ab)]
+    jobs = []
+    while aa_jobs or ab_jobs:
+        jobs += [q.pop(0) for q in (ab_jobs, aa_jobs) if q]
+    for kind, k in jobs:
+        if kind == "aa":
+            run_aa(study, commit, extra, k)
+        else:
+            if not study["aa"]:
+                run_aa(study, commit, extra, 0)
+            run_ab(study, commit, extra, k, costs)
+        out.write_text(json.dumps(study, indent=1))
 
     if args.full:
         study["full"] = compare(commit, commit, ["--rounds", str(args.rounds)], hog=False)
         print(f"full compare: {study['full']['wall_seconds']} s", flush=True)
 
-    out = ROOT / "results" / f"compare-study-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(study, indent=1))
     print(summary(study))
     print(out)
     return 0
+
+
+def run_aa(study: dict, commit: str, extra: list[str], k: int) -> None:
+    result = compare(commit, commit, extra, hog=k % 2 == 1)
+    flagged = [n for n, v in result["verdicts"].items() if v == "slower"]
+    result["false_alarms"] = flagged
+    study["aa"].append(result)
+    print(
+        f"A/A {k + 1}: exit {result['exit_code']}, hog {result['hog']}, "
+        f"{result['wall_seconds']} s, false alarms {flagged}, {result['run']}",
+        flush=True,
+    )
+
+
+def run_ab(study: dict, commit: str, extra: list[str], k: int, costs: dict) -> None:
+    medians = study["aa"][0]["base_medians"]
+    sizes = {t: SIZES[(k + j) % len(SIZES)] for j, t in enumerate(TARGETS)}
+    plan = {}
+    for target, size in sizes.items():
+        _, _, _, kind, bench, calls = TARGETS[target]
+        plan[target] = max(1, round(size * medians[bench] / calls / costs[kind]))
+    head = patched_commit(commit, plan)
+    result = compare(commit, head, extra, hog=k % 2 == 1)
+    affected = set().union(*AFFECTED.values())
+    result["sizes"], result["pads"], result["head"] = sizes, plan, head
+    result["detected"] = {t: result["verdicts"].get(TARGETS[t][4]) == "slower" for t in TARGETS}
+    result["observed"] = {t: result["ratios"].get(TARGETS[t][4]) for t in TARGETS}
+    result["false_alarms"] = [
+        n for n, v in result["verdicts"].items() if v == "slower" and n not in affected
+    ]
+    study["ab"].append(result)
+    observed = {t: round(r or 0, 3) for t, r in result["observed"].items()}
+    print(
+        f"A/B {k + 1}: exit {result['exit_code']}, hog {result['hog']}, "
+        f"{result['wall_seconds']} s, sizes {sizes}, pads {plan}, observed {observed}, "
+        f"detected {result['detected']}, false alarms {result['false_alarms']}, "
+        f"{result['run']}",
+        flush=True,
+    )
 
 
 def summary(study: dict) -> str:
@@ -298,17 +337,20 @@ def summary(study: dict) -> str:
     return "\n".join(lines)
 
 
-def redecide(study: dict, effects=(1.03, 1.05, 1.10)) -> str:
-    """False alarms and detections of the stored rounds under other minimum effects."""
+POLICIES = ((1.05, 0.95), (1.03, 0.99), (1.05, 0.99), (1.10, 0.99))
+
+
+def redecide(study: dict, policies=POLICIES) -> str:
+    """False alarms and detections of the stored rounds under other policies."""
     affected = set().union(*AFFECTED.values())
     lines = [
-        "| min effect | A/A false alarms | A/B false alarms | "
+        "| min effect | interval | A/A false alarms | A/B false alarms | "
         + " | ".join(f"{s:.0%} detected" for s in SIZES)
         + " |",
-        "|---" * (3 + len(SIZES)) + "|",
+        "|---" * (4 + len(SIZES)) + "|",
     ]
-    for effect in effects:
-        policy = Policy(min_effect=effect)
+    for effect, confidence in policies:
+        policy = Policy(min_effect=effect, confidence=confidence)
         aa_alarms = ab_alarms = 0
         hits = {s: [0, 0] for s in SIZES}
         for r in study["aa"]:
@@ -322,7 +364,7 @@ def redecide(study: dict, effects=(1.03, 1.05, 1.10)) -> str:
                 hits[size][0] += verdicts.get(TARGETS[target][4]) == SLOWER
                 hits[size][1] += 1
         cells = " | ".join(f"{h} of {n}" for h, n in hits.values())
-        lines.append(f"| {effect} | {aa_alarms} | {ab_alarms} | {cells} |")
+        lines.append(f"| {effect} | {confidence:.0%} | {aa_alarms} | {ab_alarms} | {cells} |")
     return "\n".join(lines)
 
 
