@@ -2,8 +2,8 @@
 exit 0 for A/A, exit 1 naming a benchmark made 2x slower, exit 2 on bad input.
 
 The tiny repo has its own ``perf`` package (so each side's import check sees its own tree)
-and one benchmark file; the injected slowdown doubles a sleep in the working tree, so it is
-large and does not depend on this machine's CPU speed. No timed asserts: only verdicts.
+and one benchmark file; the injected slowdown doubles a loop in the working tree, timed in the
+process's CPU time, so a busy machine cannot hide it or fake one. No timed asserts: verdicts.
 """
 
 from __future__ import annotations
@@ -22,13 +22,16 @@ python_files = ["bench_*.py"]
 python_functions = ["bench_*"]
 """
 BENCH = """\
-import time
-
-from perf import DELAY
+from perf import SPIN
 
 
-def bench_sleep(benchmark):
-    benchmark(time.sleep, DELAY)
+def spin(n):
+    for _ in range(n):
+        pass
+
+
+def bench_spin(benchmark):
+    benchmark(spin, SPIN)
 
 
 def bench_sum(benchmark):
@@ -45,7 +48,7 @@ def git(repo: Path, *args: str) -> str:
 
 @pytest.fixture
 def tiny_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """One commit, whose benchmark sleeps 1 ms per call."""
+    """One commit, whose benchmark spins 20,000 times per call."""
     repo = tmp_path / "repo"
     for folder in ("perf", "benchmarks", "loadtests"):
         (repo / folder).mkdir(parents=True)
@@ -54,16 +57,19 @@ def tiny_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (repo / "benchmarks" / "bench_tiny.py").write_text(BENCH)
     (repo / ".gitignore").write_text("__pycache__/\n")
     git(repo, "init", "--quiet")
-    (repo / "perf" / "__init__.py").write_text("DELAY = 0.001\n")
+    (repo / "perf" / "__init__.py").write_text("SPIN = 20_000\n")
     git(repo, "add", "-A")
-    git(repo, "commit", "--quiet", "-m", "sleep 1 ms")
+    git(repo, "commit", "--quiet", "-m", "spin 20,000 times")
     monkeypatch.chdir(repo)
     return repo
 
 
 def compare(results: Path, *argv: str) -> int:
     fast = ["--rounds", "3", "--max-time", "0.05", "--results-dir", str(results)]
-    return main(["compare", *fast, *argv])  # later options win: argv may override
+    # The process's CPU time, not the wall clock: a loaded machine's waits do not count, so
+    # the verdicts are deterministic however busy the test machine is.
+    timer = ["--", "--benchmark-timer=time.process_time"]
+    return main(["compare", *fast, *argv, *timer])  # later options win: argv may override
 
 
 def only_run(results: Path) -> Path:
@@ -103,15 +109,15 @@ def test_a_commit_against_itself_exits_0_and_fills_the_run_folder(
 def test_a_2x_slowdown_in_the_working_tree_exits_1_and_names_the_benchmark(
     tiny_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tiny_repo / "perf" / "__init__.py").write_text("DELAY = 0.002\n")  # uncommitted
+    (tiny_repo / "perf" / "__init__.py").write_text("SPIN = 40_000\n")  # uncommitted
     results = tmp_path / "results"
-    assert compare(results, "HEAD", "-k", "sleep") == 1
+    assert compare(results, "HEAD", "-k", "spin") == 1
     result = json.loads((only_run(results) / "compare.json").read_text())
-    assert result["slower"] == ["bench_sleep"]
+    assert result["slower"] == ["bench_spin"]
     assert result["head"]["ref"] == "working tree" and result["head"]["dirty"] is True
     [bench] = result["benchmarks"]
     assert bench["verdict"] == "slower" and bench["low"] > 1
-    assert "slower: bench_sleep" in capsys.readouterr().out
+    assert "slower: bench_spin" in capsys.readouterr().out
 
 
 def test_bad_input_exits_2_and_says_what_to_do(
