@@ -4,9 +4,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint typecheck unit bench load report gate lab clean
+.PHONY: run test install lint typecheck unit bench load report gate compare lab clean
 
 RUN ?= latest
+BASE ?= HEAD
 
 run: install ## the main job: benchmarks, a load run, the reports and the gate, one results/runs/<run-id>/
 	$(BIN)/perf run
@@ -43,6 +44,9 @@ report: install ## the notebooks, executed against $(RUN): <run>/report/*.html +
 
 gate: install ## $(RUN) against the targets: <run>/gate.json; exit 0 pass, 1 fail, 2 bad input
 	$(BIN)/perf gate $(RUN)
+
+compare: install ## the working tree against $(BASE), interleaved: exit 1 if anything is slower
+	$(BIN)/perf compare $(BASE) --quick
 
 lab: install ## explore the notebooks in JupyterLab
 	$(BIN)/jupyter lab notebooks/

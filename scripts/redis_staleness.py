@@ -93,7 +93,7 @@ def measure(
             child.stdin.write(f"{key} {old}\n")
             child.stdin.flush()
             assert child.stdout.readline().strip() == "ready"
-            time.sleep(random.uniform(0.001, 0.005))  # noqa: S311 - the reader polls by now
+            time.sleep(random.uniform(0.001, 0.005))
             kind = "overwrite" if i % 2 == 0 else "delete"
             if kind == "overwrite":
                 writer.set(key, f"new{i}")

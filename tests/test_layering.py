@@ -30,9 +30,10 @@ ALLOWED: dict[str, set[str]] = {
     "results": BASE | {"_internal"},  # standard library only: the contract
     "service": BASE | LIBRARY | {"_internal"},
     "loadgen": BASE | {"_internal", "results", "service"},  # the workload draws from the dataset
+    "bench": BASE | {"_internal", "results"},  # perf compare's producer: worktrees, rounds
     # window percentiles from the monitor's sketches; miss-ratio curves from perf.cache (stdlib)
     "report": BASE | {"_internal", "results", "monitor", "cache"},
-    "cli": BASE | LIBRARY | {"_internal", "results", "service", "loadgen", "report"},
+    "cli": BASE | LIBRARY | {"_internal", "results", "service", "loadgen", "bench", "report"},
 }
 # Modules that are not perf's may still only be the standard library here.
 STDLIB_ONLY = {"_internal", "results", *BASE}

@@ -1,5 +1,5 @@
-"""The ``perf`` command: ``perf run | bench | load | report | gate`` (+ ``serve``, ``stub-llm``,
-``analyze``).
+"""The ``perf`` command: ``perf run | bench | load | report | gate | compare`` (+ ``serve``,
+``stub-llm``, ``analyze``).
 
 Each producing command writes into a run folder under ``results/runs/`` (or ``--run-dir``) and
 prints that folder's path as the last line of its output. Bad input exits with code 2 and says
@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from perf.cli import produce, report
+from perf.cli import compare, produce, report
 from perf.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, ConfigurationError
 from perf.service.cli import add_commands as add_service_commands
 
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     produce.add_commands(commands)
     add_service_commands(commands)  # their handlers import the [service] extra when run
     report.add_commands(commands)
+    compare.add_commands(commands)
     return parser
 
 

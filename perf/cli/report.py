@@ -49,8 +49,6 @@ def gate_stage(
     allow_missing: bool = False,
     allow_inconclusive: bool = False,
     skip: Sequence[str] = (),
-    baseline: Path | None = None,
-    baseline_tolerance: float = 0.5,
 ) -> int:
     """Check ``folder`` against ``targets`` into ``gate.json``, as the manifest's ``gate``
     stage; exit 0 pass, 1 fail, 2 unreadable run files, 3 inconclusive."""
@@ -63,8 +61,6 @@ def gate_stage(
             allow_missing=allow_missing,
             allow_inconclusive=allow_inconclusive,
             skip=skip,
-            baseline=baseline,
-            baseline_tolerance=baseline_tolerance,
         )
         code = result.exit_code
         extra = {"verdict": result.verdict, "counts": result.counts()}
@@ -100,10 +96,7 @@ def report_stage(folder: RunFolder, targets: Path, notebooks_dir: Path) -> int:
 
 def _gate(args: argparse.Namespace) -> int:
     try:
-        folder, targets, repo = _locate(args)
-        baseline = None
-        if args.baseline:
-            baseline = find_run(results_root(args.results_dir, repo), args.baseline).path
+        folder, targets, _ = _locate(args)
     except (ConfigurationError, FileNotFoundError) as exc:
         return _bad_input("gate", exc)
     return gate_stage(
@@ -112,8 +105,6 @@ def _gate(args: argparse.Namespace) -> int:
         allow_missing=args.allow_missing,
         allow_inconclusive=args.allow_inconclusive,
         skip=args.skip or (),
-        baseline=baseline,
-        baseline_tolerance=args.baseline_tolerance,
     )
 
 
@@ -161,13 +152,5 @@ def add_commands(subparsers: Any) -> None:
         "--skip", action="append", metavar="PATTERN",
         help="do not count checks matching this fnmatch pattern, e.g. 'db_query_p95_ms*' "
         "(still written to gate.json; repeatable)",
-    )  # fmt: skip
-    gate.add_argument(
-        "--baseline", metavar="RUN",
-        help="also compare benchmark medians with this run, e.g. baseline or baseline:NAME",
-    )  # fmt: skip
-    gate.add_argument(
-        "--baseline-tolerance", type=float, default=0.5,
-        help="allowed slowdown vs the baseline's medians (default 0.5 = 1.5x)",
     )  # fmt: skip
     gate.set_defaults(func=_gate)

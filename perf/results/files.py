@@ -10,6 +10,8 @@ from typing import Final
 __all__ = [
     "BENCHMARKS",
     "CACHE_TRACES",
+    "COMPARE",
+    "COMPARE_DIR",
     "GATE",
     "LOCUST_HTML",
     "LOCUST_PREFIX",
@@ -22,6 +24,7 @@ __all__ = [
     "REQUEST_LOG",
     "SERVICE_LOG",
     "TOKEN_LOG",
+    "compare_round_file",
     "worker_request_log_glob",
 ]
 
@@ -36,6 +39,8 @@ LOCUST_HTML: Final = "locust.html"
 CACHE_TRACES: Final = "cache_traces.json"  # sampled key traces per cache (perf.cache.trace)
 SERVICE_LOG: Final = "service.log"  # our own service's output during a load run
 GATE: Final = "gate.json"  # every check with its target, measured value and verdict
+COMPARE: Final = "compare.json"  # perf compare: BASE against HEAD, per benchmark and verdict
+COMPARE_DIR: Final = "compare"  # its rounds: pytest-benchmark JSON + log per side and process
 REPORT_DIR: Final = "report"  # the executed notebooks as HTML
 REPORT_SUMMARY: Final = "report/summary.md"
 
@@ -49,6 +54,7 @@ PRODUCERS: Final = {
     TOKEN_LOG: "perf load",
     GATE: "perf gate",
     CACHE_TRACES: "a service that writes its caches' traces (README, 'Access traces')",
+    COMPARE: "perf compare",
 }
 
 
@@ -56,3 +62,9 @@ def worker_request_log_glob() -> str:
     """The per-process request logs of a distributed Locust run, merged into REQUEST_LOG."""
     stem, _, suffix = REQUEST_LOG.rpartition(".")
     return f"{stem}.worker-*.{suffix}"
+
+
+def compare_round_file(side: str, index: int) -> str:
+    """``compare/<side>-<NN>.json``: one benchmark process of ``perf compare`` (``base`` or
+    ``head``, 1-based), pytest-benchmark's own JSON; its output log has the suffix ``.log``."""
+    return f"{COMPARE_DIR}/{side}-{index:02d}.json"

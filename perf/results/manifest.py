@@ -20,6 +20,7 @@ from typing import Any, Final
 
 __all__ = [
     "BENCH_STAGE",
+    "COMPARE_STAGE",
     "GATE_STAGE",
     "LOAD_STAGE",
     "REPORT_STAGE",
@@ -38,6 +39,7 @@ BENCH_STAGE: Final = "bench"
 LOAD_STAGE: Final = "load"
 REPORT_STAGE: Final = "report"
 GATE_STAGE: Final = "gate"
+COMPARE_STAGE: Final = "compare"
 
 SERVICE_SETTINGS: Final = "service"  # key under the load stage's settings
 SUMMARY: Final = "summary"  # key of the load stage: per-endpoint exact figures

@@ -15,6 +15,7 @@ from perf.errors import MissingRunFileError
 from perf.results.files import (
     BENCHMARKS,
     CACHE_TRACES,
+    COMPARE_DIR,
     MANIFEST,
     MONITOR,
     MONITOR_HISTORY,
@@ -32,6 +33,7 @@ __all__ = [
     "query_id",
     "read_benchmarks",
     "read_cache_traces",
+    "read_compare_rounds",
     "read_manifest",
     "read_monitor",
     "read_monitor_history",
@@ -100,6 +102,26 @@ def read_benchmarks(run: RunPath) -> list[dict[str, Any]]:
     data = _read_json(run, BENCHMARKS)
     entries: list[dict[str, Any]] = data.get("benchmarks", [])
     return entries
+
+
+def read_compare_rounds(run: RunPath) -> dict[str, list[dict[str, list[float]]]]:
+    """``perf compare``'s rounds: per side (``base``, ``head``), one ``{benchmark: raw samples}``
+    per process, in process order (``compare/<side>-<NN>.json``)."""
+    folder = Path(run) / COMPARE_DIR
+    if not folder.is_dir():
+        raise MissingRunFileError(Path(run), COMPARE_DIR, "perf compare")
+    sides: dict[str, list[dict[str, list[float]]]] = defaultdict(list)
+    for path in sorted(folder.glob("*-[0-9]*.json")):
+        side = path.stem.rpartition("-")[0]
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} is not valid JSON ({exc})") from exc
+        sides[side].append(
+            {b["name"]: [float(x) for x in b["stats"]["data"]]
+             for b in data.get("benchmarks", []) if (b.get("stats") or {}).get("data")}
+        )  # fmt: skip
+    return dict(sides)
 
 
 def read_token_log(run: RunPath) -> list[dict[str, Any]]:
