@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint typecheck unit bench load report gate lab clean
+.PHONY: run test install browser lint typecheck unit bench load report gate lab clean
 
 RUN ?= latest
 
@@ -19,6 +19,15 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Chromium (Debian package) for the real-browser test of the reports; idempotent and quiet.
+# Needs root (CI runs .ci/run as root); without Chromium that test skips and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    chromium fonts-dejavu-core >/dev/null; }
+	@chromium --version
 
 lint: install
 	$(BIN)/ruff check .

@@ -10,8 +10,11 @@ from typing import Final
 __all__ = [
     "BENCHMARKS",
     "GATE",
+    "LOCUST_HISTORY",
     "LOCUST_HTML",
+    "LOCUST_JSON",
     "LOCUST_PREFIX",
+    "LOCUST_STATS",
     "MANIFEST",
     "MONITOR",
     "MONITOR_HISTORY",
@@ -32,6 +35,9 @@ MONITOR_HISTORY: Final = "monitor_history.jsonl"  # its cumulative figures every
 TOKEN_LOG: Final = "tokens.jsonl"  # noqa: S105 - a file name: one record per LLM call
 LOCUST_PREFIX: Final = "locust"  # Locust's --csv / --json-file prefix: locust_*.csv, locust.json
 LOCUST_HTML: Final = "locust.html"
+LOCUST_JSON: Final = f"{LOCUST_PREFIX}.json"  # --json-file: per endpoint, a rounded histogram
+LOCUST_STATS: Final = f"{LOCUST_PREFIX}_stats.csv"  # --csv: per endpoint at the end
+LOCUST_HISTORY: Final = f"{LOCUST_PREFIX}_stats_history.csv"  # --csv: the run second by second
 SERVICE_LOG: Final = "service.log"  # our own service's output during a load run
 GATE: Final = "gate.json"  # every check with its target, measured value and verdict
 REPORT_DIR: Final = "report"  # the executed notebooks as HTML
@@ -45,6 +51,7 @@ PRODUCERS: Final = {
     MONITOR: "perf load",
     MONITOR_HISTORY: "perf load",
     TOKEN_LOG: "perf load",
+    LOCUST_JSON: "perf load` (or `locust --json-file locust`, then `perf import-locust",
     GATE: "perf gate",
 }
 

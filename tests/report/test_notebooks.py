@@ -49,15 +49,25 @@ def test_report_executes_every_notebook_against_the_run(
         html = (run / "report" / f"{name}.html").read_text(encoding="utf-8")
         assert run.name in html  # the notebook read this run, not the repo's latest
         assert "Traceback" not in html
-    assert "image/png" in (run / "report" / "latency.html").read_text(encoding="utf-8")
+    latency = (run / "report" / "latency.html").read_text(encoding="utf-8")
+    assert "<svg" in latency  # figures as inline SVG
+    assert "<script" not in latency and "require.js" not in latency and "MathJax" not in latency
+    assert '<link rel="stylesheet" href="style.css">' in latency
+    assert "<title>Latency: does each endpoint meet its percentile target?" in latency
+    assert "frames.latency_slos" not in latency  # input code hidden
     hit_rates = (run / "report" / "hit_rates.html").read_text(encoding="utf-8")
     assert "correlation_cache_hit_rate" in hit_rates  # the checks table is shown
+    index = (run / "report" / "index.html").read_text(encoding="utf-8")
+    assert '<h1 class="headline no-data">NO VERDICT' in index  # no gate.json: says so
     summary = (run / "report" / "summary.md").read_text(encoding="utf-8")
     assert "| query_latency_p95_ms | < 500 | 95 | ms | pass | requests.jsonl |" in summary
     assert "- [tokens](tokens.html): ok" in summary
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["stages"]["report"]["notebooks"] == dict.fromkeys(NAMES, "ok")
     assert "report/summary.md" in manifest["files"]
+    pages = manifest["stages"]["report"]["pages"]
+    assert [p["name"] for p in pages] == NAMES
+    assert all(p["status"] == "ok" and p["title"] and p["html"] for p in pages)
 
 
 @pytest.mark.slow
