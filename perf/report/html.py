@@ -66,6 +66,7 @@ ul.links { columns: 2; padding-left: 1.2rem; }
 """
 
 _HEADING = re.compile(r"^\s*#\s+(.+?)\s*$", re.MULTILINE)
+_SVG_METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.DOTALL)
 _ANCHOR = re.compile(r'<a class="anchor-link"[^>]*>[^<]*</a>')
 
 
@@ -114,6 +115,7 @@ def _output(output: Mapping[str, Any]) -> str:  # noqa: PLR0911 - one return per
     data = output.get("data", {})
     if "image/svg+xml" in data:
         svg = re.sub(r"^<\?xml[^>]*>\s*(<!DOCTYPE[^>]*>\s*)?", "", _text(data["image/svg+xml"]))
+        svg = _SVG_METADATA.sub("", svg)  # the creator's RDF block: bytes nobody reads
         return f'<div class="figure">{svg}</div>'
     if "image/png" in data:
         png = _text(data["image/png"]).replace("\n", "")

@@ -6,8 +6,10 @@ states its units. ``setup()`` makes the notebooks emit compact SVG (text as text
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from perf.report.display import fmt_duration
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -153,13 +155,16 @@ def _nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
-def _log(ax: Axes, axis: str = "x") -> None:
-    """A log axis with plain labels on its major ticks only (``20``, ``100``: no ``3x10^0``)."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: PLC0415
+def _log(ax: Axes, axis: str = "x", fmt: Callable[[float], str] | None = None) -> None:
+    """A log axis labelled at 1, 2 and 5 of every decade, plainly (``20``, ``500``, or ``fmt``:
+    e.g. ``2.0 µs``), never ``3x10^0``."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: PLC0415
 
     getattr(ax, f"set_{axis}scale")("log")
     target = ax.xaxis if axis == "x" else ax.yaxis
-    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.10g}"))
+    target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    shown = fmt or (lambda v: f"{v:,.10g}")
+    target.set_major_formatter(FuncFormatter(lambda v, _: shown(v)))
     target.set_minor_formatter(NullFormatter())
 
 
@@ -404,7 +409,7 @@ def medians_plot(spread: Any, groups: Sequence[str] | None = None) -> Figure:
             err = [[row["median_s"] - row["q1_s"]], [row["q3_s"] - row["median_s"]]]
         ax.errorbar([row["median_s"]], [y], xerr=err, fmt="o", ms=3, color="#0969da", capsize=2)
     ax.set_yticks(ys, [_short(f"{r['group']}: {r['name']}", 60) for r in rows], fontsize=7)
-    _log(ax)
-    ax.set_xlabel("median seconds per operation (log; whiskers: quartiles)")
+    _log(ax, fmt=fmt_duration)
+    ax.set_xlabel("median time per operation (log; whiskers: quartiles)")
     fig.tight_layout()
     return fig

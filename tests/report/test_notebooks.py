@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -38,12 +39,9 @@ def test_committed_notebooks_have_no_outputs_and_a_parameters_cell(name: str) ->
 
 
 @pytest.mark.slow
-def test_report_executes_every_notebook_against_the_run(
-    tmp_path: Path, targets: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    run = make_run(tmp_path)
-    assert report(tmp_path, targets) == 0
-    out = capsys.readouterr().out
+def test_report_executes_every_notebook_against_the_run(reported) -> None:
+    run, out = reported.run, reported.out
+    assert reported.codes == (0, 0), out
     for name in NAMES:
         assert f"[perf report] {name}: ok" in out
         html = (run / "report" / f"{name}.html").read_text(encoding="utf-8")
@@ -57,9 +55,8 @@ def test_report_executes_every_notebook_against_the_run(
     assert "frames.latency_slos" not in latency  # input code hidden
     hit_rates = (run / "report" / "hit_rates.html").read_text(encoding="utf-8")
     assert "correlation_cache_hit_rate" in hit_rates  # the checks table is shown
-    index = (run / "report" / "index.html").read_text(encoding="utf-8")
-    assert '<h1 class="headline no-data">NO VERDICT' in index  # no gate.json: says so
     summary = (run / "report" / "summary.md").read_text(encoding="utf-8")
+    assert "PASS: every check passed" in summary  # the gate's verdict, from gate.json
     assert "| query_latency_p95_ms | < 500 | 95 | ms | pass | requests.jsonl |" in summary
     assert "- [tokens](tokens.html): ok" in summary
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
@@ -68,6 +65,19 @@ def test_report_executes_every_notebook_against_the_run(
     pages = manifest["stages"]["report"]["pages"]
     assert [p["name"] for p in pages] == NAMES
     assert all(p["status"] == "ok" and p["title"] and p["html"] for p in pages)
+
+
+@pytest.mark.slow
+def test_every_report_page_is_light(reported) -> None:
+    """No page carries a stylesheet or a script of its own: under 150 KB each."""
+    report = reported.run / "report"
+    for page in report.glob("*.html"):
+        size = page.stat().st_size
+        assert size < 150_000, f"{page.name}: {size:,} bytes"
+        text = page.read_text(encoding="utf-8")
+        assert "<style" not in text.split("<body>")[0], page.name  # no inlined stylesheet
+        assert not re.search(r'(src|href)="(https?:)?//', text), page.name  # nothing remote
+    assert (report / "style.css").stat().st_size < 5_000
 
 
 @pytest.mark.slow
