@@ -53,8 +53,15 @@ report: install ## the notebooks, executed against $(RUN): <run>/report/*.html +
 gate: install ## $(RUN) against the targets: <run>/gate.json; exit 0 pass, 1 fail, 2 bad input
 	$(BIN)/perf gate $(RUN)
 
+# JupyterLab on the notebooks for any user, root included (containers run as root), on
+# loopback only; it prints the URL (with its token) to open in a browser.
+LAB_PORT ?= 8888
+LAB_ROOT = $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+
 lab: install ## explore the notebooks in JupyterLab
-	$(BIN)/jupyter lab notebooks/
+	@echo "JupyterLab on notebooks/: point your browser at the http://127.0.0.1:.../lab?token=..."
+	@echo "URL it prints below (port $(LAB_PORT), or the next free one); Ctrl-C stops it."
+	$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 --port $(LAB_PORT) $(LAB_ROOT) --notebook-dir notebooks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .benchmarks
