@@ -24,10 +24,11 @@ install: $(STAMP)
 # Needs root (CI runs .ci/run as root); without Chromium that test skips and says why.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
-	  apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	    chromium fonts-dejavu-core >/dev/null; }
-	@chromium --version
+	  log=$$(mktemp) && \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends chromium fonts-dejavu-core; } >"$$log" 2>&1 || \
+	  { cat "$$log" >&2; rm -f "$$log"; exit 1; }; rm -f "$$log"; }
+	@chromium --version 2>/dev/null
 
 lint: install
 	$(BIN)/ruff check .

@@ -8,11 +8,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from fnmatch import fnmatchcase
+from functools import lru_cache
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from perf.report.checks import run_checks
+from perf.report.checks import Check, run_checks
 from perf.report.display import Html, Table, fmt_interval, fmt_value
 from perf.results import manifest
 from perf.results.bars import check_bars
@@ -39,6 +40,7 @@ __all__ = [
     "check_verdicts",
     "checks_frame",
     "checks_table",
+    "compare_banner",
     "endpoint_percentiles",
     "latency_over_time",
     "latency_slos",
@@ -302,6 +304,17 @@ def run_banner(run: RunPath) -> Html:
     return Html(f"<p>{text}</p>")
 
 
+def compare_banner(base: RunPath, head: RunPath) -> Html:
+    """Which two runs a comparison shows: base and head, each with its commit."""
+    parts = []
+    for role, run in (("base", base), ("head", head)):
+        data = read_manifest(run)
+        dirty = "*" if data.get("dirty") else ""
+        parts.append(f"<b>{role}</b> <code>{escape(Path(run).name)}</code> "
+                     f"(commit <code>{escape(str(data.get('commit')))}{dirty}</code>)")  # fmt: skip
+    return Html(f"<p>{' vs '.join(parts)}</p>")
+
+
 def load_model_sentence(workload: Mapping[str, Any]) -> str:
     """How the load was offered, in words: what the latency figures mean depends on it."""
     users = workload.get("users", "?")
@@ -324,7 +337,7 @@ def checks_table(
 ) -> Table:
     """The checks matching ``names`` as the gate judges them: verdict coloured, the steady
     state with its 95 % interval and the warm-up cut, in the check's unit."""
-    checks = run_checks(run, run_targets(targets))
+    checks = _checks(run, run_targets(targets))
     rows = []
     for c in checks:
         if not any(fnmatchcase(c.name, p) for p in names):
@@ -344,6 +357,21 @@ def checks_table(
     return Table(rows, columns, numeric=frozenset({"measured", "interval"}))
 
 
+def _checks(run: RunPath, targets: Mapping[str, float]) -> list[Check]:
+    """``run_checks``, once per notebook for the same run files and targets (a report shows
+    the checks twice: as verdict colours in its plots and as its last table)."""
+    folder = Path(run).resolve()
+    stamp = tuple(sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()))
+    return list(_cached_checks(str(folder), tuple(sorted(targets.items())), stamp))
+
+
+@lru_cache(maxsize=8)
+def _cached_checks(
+    run: str, targets: tuple[tuple[str, float], ...], stamp: tuple[tuple[str, int], ...]
+) -> tuple[Check, ...]:
+    return tuple(run_checks(run, dict(targets)))
+
+
 def _target_text(target: str, unit: str) -> str:
     op, _, limit = target.partition(" ")
     try:
@@ -355,7 +383,7 @@ def _target_text(target: str, unit: str) -> str:
 def check_verdicts(run: RunPath, targets: RunPath | None = None) -> dict[str, str]:
     """``{check name: verdict}``, and ``{endpoint: verdict}`` for the latency SLOs."""
     found: dict[str, str] = {}
-    for c in run_checks(run, run_targets(targets)):
+    for c in _checks(run, run_targets(targets)):
         found[c.name] = c.verdict
         endpoint = c.details.get("endpoint")
         if endpoint:

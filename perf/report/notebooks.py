@@ -29,6 +29,7 @@ from perf._internal.atomic import write_text_atomic
 from perf.report.checks import Check
 from perf.report.html import notebook_body, notebook_title, page
 from perf.report.index import INDEX, headline, nav_label, write_index, write_stylesheet
+from perf.report.trend_frames import results_root_of, trend_runs
 from perf.results.files import GATE, PRODUCERS, REPORT_DIR, REPORT_SUMMARY
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "execute_notebook",
     "find_notebooks",
     "parameterize",
+    "skip_reason",
     "write_report",
     "write_summary",
 ]
@@ -85,6 +87,29 @@ def parameterize(notebook: Any, values: dict[str, object]) -> None:
 def _missing_inputs(notebook: Any, run: Path) -> list[str]:
     needs = notebook.metadata.get("perf", {}).get("requires", [])
     return [name for name in needs if not (run / name).is_file()]
+
+
+def skip_reason(notebook: Any, run: Path) -> str | None:
+    """Why ``notebook`` has nothing to show for ``run`` (a file it needs is missing, or it
+    compares runs and there are too few); ``None`` when it runs."""
+    missing = _missing_inputs(notebook, run)
+    if missing:
+        why = ", ".join(f"no {m} (run `{PRODUCERS.get(m, 'perf run')}`)" for m in missing)
+        return f"the run has {why}"
+    return _too_few_runs(notebook, run)
+
+
+def _too_few_runs(notebook: Any, run: Path) -> str | None:
+    """Why a cross-run notebook (metadata ``perf.min_runs``: a trend, a comparison) has
+    nothing to show for ``run`` yet; ``None`` when it has."""
+    wanted = int(notebook.metadata.get("perf", {}).get("min_runs", 1))
+    if wanted <= 1:
+        return None
+    root = results_root_of(run)
+    found = len(trend_runs(root, until=run)) if root is not None else 0
+    if found >= wanted:
+        return None
+    return f"it compares runs with benchmarks.json: {found} so far, it needs {wanted}"
 
 
 def _cell_error(exc: Exception) -> str:
@@ -144,10 +169,8 @@ def _run_one(
     start = time.perf_counter()
     notebook = _read(path)
     title = notebook_title(notebook, path.stem)
-    missing = _missing_inputs(notebook, run)
-    if missing:
-        why = ", ".join(f"no {m} (run `{PRODUCERS.get(m, 'perf run')}`)" for m in missing)
-        return NotebookResult(path.stem, "skipped", 0.0, error=f"the run has {why}", title=title)
+    if why := skip_reason(notebook, run):
+        return NotebookResult(path.stem, "skipped", 0.0, error=why, title=title)
     try:
         executed, error = execute_notebook(path, values)
     except Exception as exc:  # a kernel that would not start, a timeout: report, go on
@@ -202,7 +225,8 @@ def write_report(
         "TARGETS": str(targets_path.resolve()),
     }
     paths = list(notebooks)
-    nav = [("index", INDEX)] + [(nav_label(p.stem), f"{p.stem}.html") for p in paths]
+    shown = [p for p in paths if skip_reason(_read(p), run) is None]  # pages the nav links
+    nav = [("index", INDEX)] + [(nav_label(p.stem), f"{p.stem}.html") for p in shown]
     write_stylesheet(out)
     results = []
     for path in paths:

@@ -19,6 +19,8 @@ __all__ = [
     "COLOURS",
     "TARGET_COLOUR",
     "bars_plot",
+    "compare_bars_plot",
+    "compare_spectra_plot",
     "db_plot",
     "hit_rates_plot",
     "load_plot",
@@ -27,6 +29,7 @@ __all__ = [
     "spectrum_plot",
     "token_components_plot",
     "tokens_per_query_plot",
+    "trend_plot",
 ]
 
 COLOURS = {"pass": "#1a7f37", "fail": "#cf222e", "inconclusive": "#9a6700", "no data": "#6e7781"}
@@ -411,5 +414,120 @@ def medians_plot(spread: Any, groups: Sequence[str] | None = None) -> Figure:
     ax.set_yticks(ys, [_short(f"{r['group']}: {r['name']}", 60) for r in rows], fontsize=7)
     _log(ax, fmt=fmt_duration)
     ax.set_xlabel("median time per operation (log; whiskers: quartiles)")
+    fig.tight_layout()
+    return fig
+
+
+def trend_plot(trend: Any, columns: int = 3) -> Figure | None:
+    """One small panel per speed bar: its ratio ours / peer in each run (x: the runs in order,
+    labelled by commit), the interval as whiskers, the bar as the target line; a red x where
+    a run went over its bar, an amber triangle where its interval lies wholly above the run
+    before's (a regression). ``None`` when no run has bars."""
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - only the notebooks draw
+
+    labels = list(dict.fromkeys(trend["label"]))
+    if not labels:
+        return None
+    rows = math.ceil(len(labels) / columns)
+    fig, grid = plt.subplots(rows, columns, figsize=(11, 2.3 * rows), squeeze=False)
+    runs = trend.drop_duplicates("order").sort_values("order")
+    ticks = list(runs["order"])
+    names = [
+        f"{c}{'*' if d else ''}{' (base)' if b else ''}"
+        for c, d, b in zip(runs["commit"], runs["dirty"], runs["baseline"], strict=True)
+    ]
+    axes = [ax for row in grid for ax in row]
+    for ax, label in zip(axes, labels, strict=False):
+        data = trend[trend["label"] == label].sort_values("order")
+        err = None
+        if data["low"].notna().all():
+            err = [data["ratio"] - data["low"], data["high"] - data["ratio"]]
+        ax.errorbar(data["order"], data["ratio"], yerr=err, fmt="o-", ms=3, lw=1,
+                    color="#0969da", capsize=2)  # fmt: skip
+        ax.axhline(
+            float(data["bar"].iloc[-1]), color=TARGET_COLOUR, lw=1.2, label="target: the bar"
+        )
+        over, worse = data[data["over_bar"]], data[data["regressed"]]
+        ax.plot(over["order"], over["ratio"], "x", color=COLOURS["fail"], ms=8, mew=2,
+                label="over the bar")  # fmt: skip
+        ax.plot(worse["order"], worse["ratio"], "^", color=COLOURS["inconclusive"], ms=7,
+                label="regressed (interval above the run before's)")  # fmt: skip
+        _log(ax, "y")
+        ax.set_xticks(ticks, names, rotation=30, fontsize=7, ha="right")
+        ax.set_title(_short(label, 48), loc="left", fontsize=8)
+    for ax in axes[len(labels) :]:
+        ax.axis("off")
+    axes[0].set_ylabel("ours / peer (log)")
+    axes[0].legend(loc="upper left", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def compare_bars_plot(comparison: Any) -> Figure:
+    """Every bar in both runs: base (grey) and head (coloured by its change: red slower,
+    green faster, blue the same) with their intervals, ours / peer on a log axis, the bar as
+    the target tick."""
+    rows = comparison.to_dict("records")
+    fig, (ax,) = _figure(1, height=max(2.4, 0.34 * len(rows) + 1.2), width=10)
+    change_colour = {"slower": COLOURS["fail"], "faster": COLOURS["pass"]}
+    ys = list(range(len(rows)))[::-1]
+    for y, row in zip(ys, rows, strict=True):
+        head_colour = change_colour.get(row["change"], "#0969da")
+        for side, dy, colour in (("base", 0.15, "#8c959f"), ("head", -0.15, head_colour)):
+            value, low, high = row[f"{side}_ratio"], row[f"{side}_low"], row[f"{side}_high"]
+            if value is None or _nan(value):
+                continue
+            err = None if low is None or _nan(low) else [[value - low], [high - value]]
+            ax.errorbar([value], [y + dy], xerr=err, fmt="o", ms=4, color=colour, capsize=2)
+        ax.plot([row["bar"]], [y], "|", color=TARGET_COLOUR, ms=14, mew=2)
+    ax.plot([], [], "|", color=TARGET_COLOUR, ms=10, mew=2, label="target: the bar (at most)")
+    ax.plot([], [], "o", color="#8c959f", label="base")
+    for change, colour in (("slower", COLOURS["fail"]), ("faster", COLOURS["pass"]),
+                           ("same", "#0969da")):  # fmt: skip
+        ax.plot([], [], "o", color=colour, label=f"head: {change}")
+    _log(ax)
+    ax.set_yticks(ys, [_short(r["label"]) for r in rows], fontsize=8)
+    ax.set_xlabel("ours / peer (ratio of medians, log)")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def compare_spectra_plot(
+    base: Any, head: Any, slos: Mapping[str, tuple[float, float]], names: tuple[str, str]
+) -> Figure:
+    """Per endpoint of both runs: the two latency spectra overlaid (exact where the run has a
+    request log, else Locust-rounded), and the target step."""
+
+    def best(frame: Any) -> Any:
+        kinds = set(frame["kind"])
+        kind = "exact" if "exact" in kinds else "Locust-rounded"
+        return frame[frame["kind"] == kind]
+
+    base, head = best(base), best(head)
+    endpoints = sorted(set(base["endpoint"]) | set(head["endpoint"]),
+                       key=lambda e: (e not in slos, e))  # fmt: skip
+    fig, axes = _figure(len(endpoints) or 1, height=2.6)
+    for ax, endpoint in zip(axes, endpoints, strict=False):
+        top = 10.0
+        for frame, name, style in ((base, names[0], "--"), (head, names[1], "-")):
+            data = frame[frame["endpoint"] == endpoint]
+            if len(data):
+                ax.plot(data["one_over"], data["latency_ms"], style, drawstyle="steps-post",
+                        lw=1.4, label=f"{name} ({int(data['n'].iloc[0]):,})")  # fmt: skip
+                top = max(top, float(data["one_over"].max()))
+        if endpoint in slos:
+            q, limit = slos[endpoint]
+            ax.axhline(
+                limit, color=TARGET_COLOUR, lw=1, label=f"target P{q * 100:g} < {limit:g} ms"
+            )
+            ax.axvline(1 / (1 - q), color=TARGET_COLOUR, lw=0.8, ls=":")
+        else:
+            ax.plot([], [], " ", label="target: none documented")
+        _percentile_axis(ax, top)
+        _log(ax, "y")
+        ax.set_ylabel("latency (ms)")
+        ax.set_title(endpoint, loc="left", fontsize=10)
+        ax.legend(loc="upper left")
     fig.tight_layout()
     return fig

@@ -22,12 +22,15 @@ __all__ = [
     "benchmarks_table",
     "billed_table",
     "ceilings_table",
+    "compare_bars_table",
+    "compare_table",
     "db_table",
     "endpoints_table",
     "extra_info_table",
     "hit_rates_table",
     "token_components_table",
     "token_targets_table",
+    "trend_table",
 ]
 
 
@@ -152,6 +155,46 @@ def billed_table(billed: Any) -> Table:
     formats = {"calls": fmt_count, "counted": fmt_tokens, "billed": fmt_tokens,
                "mean": fmt_tokens, "least": fmt_tokens, "most": fmt_tokens}  # fmt: skip
     return Table(rows, columns, formats, frozenset(formats))
+
+
+def compare_table(frame: Any, key: str, fmt: Formatter) -> Table:
+    """Two runs side by side (``trend_frames.compare_hit_rates`` / ``compare_tokens``)."""
+    rows = [{**r, "base_iv": _interval(r["base_low"], r["base_high"], fmt),
+             "head_iv": _interval(r["head_low"], r["head_high"], fmt)}
+            for r in frame.to_dict("records")]  # fmt: skip
+    columns = {"verdict": "head's verdict", key: key, "base": "base", "base_iv": "interval",
+               "head": "head", "head_iv": "interval", "target": "target",
+               "change": "change (intervals apart?)"}  # fmt: skip
+    formats = {"base": fmt, "head": fmt, "target": fmt}
+    return Table(rows, columns, formats, frozenset({*formats, "base_iv", "head_iv"}))
+
+
+def compare_bars_table(frame: Any) -> Table:
+    rows = [{**r, "base_iv": _interval(r["base_low"], r["base_high"], fmt_ratio),
+             "head_iv": _interval(r["head_low"], r["head_high"], fmt_ratio)}
+            for r in frame.to_dict("records")]  # fmt: skip
+    rows.sort(key=lambda r: ({"slower": 0, "unknown": 1, "same": 2, "faster": 3}[r["change"]],
+                             r["label"]))  # fmt: skip
+    columns = {"verdict": "head's verdict", "label": "ours / peer", "base_ratio": "base",
+               "base_iv": "interval", "head_ratio": "head", "head_iv": "interval",
+               "head_over_base": "head / base", "bar": "bar", "change": "change"}  # fmt: skip
+    formats = {"base_ratio": fmt_ratio, "head_ratio": fmt_ratio, "head_over_base": fmt_ratio,
+               "bar": fmt_ratio}  # fmt: skip
+    return Table(rows, columns, formats, frozenset({*formats, "base_iv", "head_iv"}))
+
+
+def trend_table(trend: Any) -> Table:
+    """The runs where a bar went over its bar or regressed; the last run's bars if none."""
+    flagged = trend[trend["over_bar"] | trend["regressed"]]
+    data = flagged if len(flagged) else trend[trend["order"] == trend["order"].max()]
+    rows = [{**r, "iv": _interval(r["low"], r["high"], fmt_ratio),
+             "flag": ", ".join(f for f, on in (("over the bar", r["over_bar"]),
+                                               ("regressed", r["regressed"])) if on) or "ok"}
+            for r in data.to_dict("records")]  # fmt: skip
+    columns = {"verdict": "verdict", "run": "run", "commit": "commit", "label": "ours / peer",
+               "ratio": "ratio", "iv": "interval", "bar": "bar", "flag": "flag"}  # fmt: skip
+    formats = {"ratio": fmt_ratio, "bar": fmt_ratio}
+    return Table(rows, columns, formats, frozenset({"ratio", "iv", "bar"}))
 
 
 def extra_info_table(info: Any) -> Table:

@@ -72,6 +72,8 @@ def test_each_report_opens_offline_with_its_plots(reported, chromium, name: str)
     assert visit.counts["svg"] + visit.counts["img"] >= PLOTS[name]
     assert visit.counts["pre.error"] == 0 and visit.counts["script"] == 0
     assert visit.counts["table"] >= 1
+    for href in chromium.evaluate("[...document.querySelectorAll('nav a')].map(a => a.href)"):
+        assert Path(href.removeprefix("file://")).is_file(), href  # no link to a skipped page
     # the stylesheet loaded (from file://, beside the page): the verdict badges are coloured
     colour = chromium.evaluate(
         "getComputedStyle(document.querySelector('.verdict.pass')).backgroundColor"
