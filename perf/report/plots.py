@@ -487,6 +487,7 @@ def compare_bars_plot(comparison: Any) -> Figure:
         ax.plot([], [], "o", color=colour, label=f"head: {change}")
     _log(ax)
     ax.set_yticks(ys, [_short(r["label"]) for r in rows], fontsize=8)
+    ax.set_ylim(-0.6, len(rows) - 0.4)
     ax.set_xlabel("ours / peer (ratio of medians, log)")
     ax.legend(loc="lower right")
     fig.tight_layout()

@@ -171,6 +171,9 @@ def _side_by_side(
         if all(_known(x.get(k)) for x in (a, b) for k in ("low", "high")):
             change = ("higher" if a["low"] > b["high"] else
                       "lower" if a["high"] < b["low"] else "same")  # fmt: skip
+        elif _known(a.get("value")) and _known(b.get("value")):  # exact figures: no interval
+            change = ("higher" if a["value"] > b["value"] else
+                      "lower" if a["value"] < b["value"] else "same")  # fmt: skip
         rows.append({key: name, "base": b.get("value"), "base_low": b.get("low"),
                      "base_high": b.get("high"), "head": a.get("value"),
                      "head_low": a.get("low"), "head_high": a.get("high"),

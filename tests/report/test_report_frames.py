@@ -10,7 +10,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
-from support import TARGETS, edit_json, make_run, write_jsonl
+from support import TARGETS, edit_json, make_run, perf, write_jsonl
 
 from perf.report import (
     bench_frames,
@@ -22,7 +22,7 @@ from perf.report import (
     token_frames,
 )
 from perf.report.display import fmt_duration, fmt_ms, fmt_ratio, fmt_value
-from perf.report.index import headline, index_html, ordered_checks
+from perf.report.index import headline, index_html, ordered_checks, write_index
 from perf.results.requests_log import percentile
 
 matplotlib.use("Agg")
@@ -259,3 +259,19 @@ def test_tables_show_units_and_colour_verdicts(run) -> None:
     html = tables.hit_rates_table(summary).to_html()
     assert '<tr class="pass">' in html and '<span class="verdict pass">pass</span>' in html
     assert "[89.2%, 90.8%]" in html
+
+
+def test_a_later_gate_rewrites_the_index(tmp_path, targets) -> None:
+    """`perf gate` after `perf report` (e.g. with --baseline): the index shows the new verdict,
+    never the earlier one."""
+    run = make_run(tmp_path)
+    args = ("--results-dir", str(tmp_path), "--targets", str(targets))
+    assert perf("gate", *args) == 0
+    index = write_index(run, [])
+    assert "PASS: every check passed" in index.read_text(encoding="utf-8")
+    strict = tmp_path / "strict.toml"
+    strict.write_text("[targets]\nquery_latency_p95_ms = 10\n", encoding="utf-8")
+    assert perf("gate", "--results-dir", str(tmp_path), "--targets", str(strict)) == 1
+    page = index.read_text(encoding="utf-8")
+    assert '<h1 class="headline fail">FAIL: 1 fail' in page
+    assert (run / "report" / "style.css").is_file()

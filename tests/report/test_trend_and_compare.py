@@ -69,6 +69,7 @@ def test_two_runs_side_by_side(root) -> None:
     assert set(rates["change"]) == {"same"} and set(rates["cache"]) >= {"correlation"}
     tokens = trend_frames.compare_tokens(root / "runs" / RUNS[1], head, TARGETS)
     assert list(tokens["figure"]) == ["max per query (exact)", "mean per query (steady state)"]
+    assert list(tokens["change"]) == ["same", "same"]  # the exact max compared as it is
     base, after = trend_frames.compare_spectra(root / "runs" / RUNS[1], head)
     assert len(base) and len(after)
 
