@@ -17,6 +17,7 @@ from typing import Any
 __all__ = [
     "STYLESHEET",
     "STYLESHEET_NAME",
+    "compact_svg",
     "notebook_body",
     "notebook_title",
     "page",
@@ -115,7 +116,7 @@ def _output(output: Mapping[str, Any]) -> str:  # noqa: PLR0911 - one return per
     data = output.get("data", {})
     if "image/svg+xml" in data:
         svg = re.sub(r"^<\?xml[^>]*>\s*(<!DOCTYPE[^>]*>\s*)?", "", _text(data["image/svg+xml"]))
-        svg = _SVG_METADATA.sub("", svg)  # the creator's RDF block: bytes nobody reads
+        svg = compact_svg(svg)
         return f'<div class="figure">{svg}</div>'
     if "image/png" in data:
         png = _text(data["image/png"]).replace("\n", "")
@@ -127,6 +128,22 @@ def _output(output: Mapping[str, Any]) -> str:  # noqa: PLR0911 - one return per
     if "text/plain" in data:
         return f"<pre>{html.escape(_text(data['text/plain']))}</pre>"
     return ""
+
+
+_FONTS = re.compile(r"font-family: [^;\"]*")
+_DECIMALS = re.compile(r"(\d\.\d)\d{2,}")
+_BETWEEN_TAGS = re.compile(r">\s+<")
+_BREAKS = re.compile(r"\s*\n\s*")
+
+
+def compact_svg(svg: str) -> str:
+    """A matplotlib SVG at a third of its bytes, looking the same: no RDF metadata, one short
+    font list, coordinates to 0.1 pt (matplotlib writes 6 decimals), no indentation."""
+    svg = _SVG_METADATA.sub("", svg)
+    svg = _FONTS.sub("font-family: 'DejaVu Sans', sans-serif", svg)
+    svg = _DECIMALS.sub(r"\1", svg)
+    svg = _BETWEEN_TAGS.sub("><", svg)
+    return _BREAKS.sub(" ", svg)
 
 
 def _text(value: Any) -> str:

@@ -22,6 +22,7 @@ from perf.report import (
     token_frames,
 )
 from perf.report.display import fmt_duration, fmt_ms, fmt_ratio, fmt_value
+from perf.report.html import compact_svg
 from perf.report.index import headline, index_html, ordered_checks, write_index
 from perf.results.requests_log import percentile
 
@@ -275,3 +276,18 @@ def test_a_later_gate_rewrites_the_index(tmp_path, targets) -> None:
     page = index.read_text(encoding="utf-8")
     assert '<h1 class="headline fail">FAIL: 1 fail' in page
     assert (run / "report" / "style.css").is_file()
+
+
+def test_svg_is_compacted_without_changing_what_it_draws() -> None:
+    svg = (
+        "<svg>\n <metadata>\n  <rdf:RDF>creator https://matplotlib.org/</rdf:RDF>\n </metadata>\n"
+        ' <g>\n  <path d="M 256.448819 944.667656 \nL 256.448819 7.2 \n"/>\n'
+        "  <text style=\"font-size: 10px; font-family: 'DejaVu Sans', 'Bitstream Vera Sans', "
+        'sans-serif; text-anchor: middle" x="1.25">20.0 ns</text>\n </g>\n</svg>'
+    )
+    small = compact_svg(svg)
+    assert "metadata" not in small and "matplotlib.org" not in small
+    assert 'd="M 256.4 944.6 L 256.4 7.2 "' in small  # 0.1 pt: no visible change
+    assert "font-family: 'DejaVu Sans', sans-serif; text-anchor" in small
+    assert 'x="1.25">20.0 ns</text>' in small  # two decimals and the text itself kept
+    assert "><" in small and "\n" not in small
