@@ -132,6 +132,7 @@ def _output(output: Mapping[str, Any]) -> str:  # noqa: PLR0911 - one return per
 
 _FONTS = re.compile(r"font-family: [^;\"]*")
 _DECIMALS = re.compile(r"(\d\.\d)\d{2,}")
+_TAG = re.compile(r"<[^>]+>")
 _BETWEEN_TAGS = re.compile(r">\s+<")
 _BREAKS = re.compile(r"\s*\n\s*")
 
@@ -141,7 +142,7 @@ def compact_svg(svg: str) -> str:
     font list, coordinates to 0.1 pt (matplotlib writes 6 decimals), no indentation."""
     svg = _SVG_METADATA.sub("", svg)
     svg = _FONTS.sub("font-family: 'DejaVu Sans', sans-serif", svg)
-    svg = _DECIMALS.sub(r"\1", svg)
+    svg = _TAG.sub(lambda tag: _DECIMALS.sub(r"\1", tag.group(0)), svg)  # not in labels
     svg = _BETWEEN_TAGS.sub("><", svg)
     return _BREAKS.sub(" ", svg)
 

@@ -77,6 +77,7 @@ def _figure(rows: int, height: float = 2.6, width: float = 9.0) -> tuple[Figure,
 
 
 def _verdict_title(ax: Axes, text: str, verdict: str | None) -> None:
+    verdict = verdict if isinstance(verdict, str) else None  # pandas gives NaN for none
     ax.set_title(
         text + (f": {verdict}" if verdict else ""),
         loc="left",

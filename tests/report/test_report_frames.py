@@ -283,7 +283,8 @@ def test_svg_is_compacted_without_changing_what_it_draws() -> None:
         "<svg>\n <metadata>\n  <rdf:RDF>creator https://matplotlib.org/</rdf:RDF>\n </metadata>\n"
         ' <g>\n  <path d="M 256.448819 944.667656 \nL 256.448819 7.2 \n"/>\n'
         "  <text style=\"font-size: 10px; font-family: 'DejaVu Sans', 'Bitstream Vera Sans', "
-        'sans-serif; text-anchor: middle" x="1.25">20.0 ns</text>\n </g>\n</svg>'
+        'sans-serif; text-anchor: middle" x="1.25">20.0 ns</text>\n'
+        '  <text x="3.14159">0.045</text>\n </g>\n</svg>'
     )
     small = compact_svg(svg)
     assert "metadata" not in small and "matplotlib.org" not in small
@@ -291,3 +292,4 @@ def test_svg_is_compacted_without_changing_what_it_draws() -> None:
     assert "font-family: 'DejaVu Sans', sans-serif; text-anchor" in small
     assert 'x="1.25">20.0 ns</text>' in small  # two decimals and the text itself kept
     assert "><" in small and "\n" not in small
+    assert '<text x="3.1">0.045</text>' in small  # a label's digits are never cut
