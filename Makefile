@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint typecheck unit bench load report gate compare lab clean
+.PHONY: run test install browser lint typecheck unit bench load report gate compare lab clean
 
 RUN ?= latest
 BASE ?= HEAD
@@ -20,6 +20,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Chromium (Debian package) for the real-browser test of the reports; idempotent and quiet.
+# Needs root (CI runs .ci/run as root); without Chromium that test skips and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  log=$$(mktemp) && \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends chromium fonts-dejavu-core; } >"$$log" 2>&1 || \
+	  { cat "$$log" >&2; rm -f "$$log"; exit 1; }; rm -f "$$log"; }
+	@chromium --version 2>/dev/null
 
 lint: install
 	$(BIN)/ruff check .
@@ -48,8 +58,15 @@ gate: install ## $(RUN) against the targets: <run>/gate.json; exit 0 pass, 1 fai
 compare: install ## the working tree against $(BASE), interleaved: exit 1 if anything is slower
 	$(BIN)/perf compare $(BASE) --quick
 
+# JupyterLab on the notebooks for any user, root included (containers run as root), on
+# loopback only; it prints the URL (with its token) to open in a browser.
+LAB_PORT ?= 8888
+LAB_ROOT = $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+
 lab: install ## explore the notebooks in JupyterLab
-	$(BIN)/jupyter lab notebooks/
+	@echo "JupyterLab on notebooks/: point your browser at the http://127.0.0.1:.../lab?token=..."
+	@echo "URL it prints below (port $(LAB_PORT), or the next free one); Ctrl-C stops it."
+	$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 --port $(LAB_PORT) $(LAB_ROOT) --notebook-dir notebooks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .benchmarks

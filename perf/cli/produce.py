@@ -1,4 +1,5 @@
-"""``perf bench``, ``perf load`` and ``perf run``: the producing stages, into one run folder.
+"""``perf bench``, ``perf load`` and ``perf run``: the producing stages, into one run folder;
+``perf import-locust``: a plain Locust run's own outputs into a new one.
 
 Each prints the run folder's path as the last line of its output.
 """
@@ -23,6 +24,7 @@ from perf.errors import EXIT_INTERRUPTED, ConfigurationError
 from perf.loadgen.load_run import LoadOptions, check_host, parse_duration, run_load
 from perf.loadgen.workload import WorkloadParams
 from perf.results.files import BENCHMARKS, TOKEN_LOG
+from perf.results.imported import import_locust_run
 from perf.results.manifest import BENCH_STAGE, SERVICE_SETTINGS
 from perf.results.runs import RunFolder, create_run
 from perf.results.targets import SLO_FAILED_EXIT_CODE
@@ -187,6 +189,24 @@ def _ignore_slo_hook(code: int) -> int:
     return code
 
 
+# -- perf import-locust ----------------------------------------------------------------------
+
+
+def _import_locust(args: argparse.Namespace) -> int:
+    repo = repo_root()
+    folder = import_locust_run(
+        results_root(args.results_dir, repo),
+        repo=repo,
+        csv_prefix=Path(args.csv) if args.csv else None,
+        json_file=Path(args.json) if args.json else None,
+        html=Path(args.html) if args.html else None,
+        host=args.host,
+        command=["perf", *sys.argv[1:]],
+    )
+    print(folder.path)
+    return 0
+
+
 # -- the parser ------------------------------------------------------------------------------
 
 
@@ -237,3 +257,14 @@ def add_commands(subparsers: Any) -> None:
     _add_run_folder_options(load)
     _add_load_options(load)
     load.set_defaults(func=_load)
+
+    imported = subparsers.add_parser(
+        "import-locust",
+        help="a plain Locust run's --csv / --json-file outputs into a new run folder",
+    )
+    imported.add_argument("--csv", metavar="PREFIX", help="the prefix given to locust --csv")
+    imported.add_argument("--json", metavar="FILE", help="the file locust --json-file wrote")
+    imported.add_argument("--html", metavar="FILE", help="the file locust --html wrote")
+    imported.add_argument("--host", help="the service Locust loaded (recorded only)")
+    add_results_dir_option(imported)
+    imported.set_defaults(func=_import_locust)

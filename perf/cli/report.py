@@ -19,8 +19,9 @@ from perf.cli.paths import add_results_dir_option, repo_root, results_root
 from perf.errors import EXIT_BAD_INPUT, ConfigurationError
 from perf.report.checks import run_checks
 from perf.report.gate import run_gate
+from perf.report.index import INDEX, write_index
 from perf.report.notebooks import find_notebooks, write_report
-from perf.results.files import REPORT_SUMMARY
+from perf.results.files import REPORT_DIR, REPORT_SUMMARY
 from perf.results.manifest import GATE_STAGE, REPORT_STAGE
 from perf.results.runs import RunFolder, find_run
 from perf.results.targets import load_targets
@@ -69,6 +70,8 @@ def gate_stage(
     finally:  # a completed gate is a finished stage, whatever its verdict
         status = "failed" if code == EXIT_BAD_INPUT else "finished"
         folder.finish_stage(GATE_STAGE, exit_code=code, status=status, extra=extra)
+    if code != EXIT_BAD_INPUT and (folder.path / REPORT_DIR / INDEX).is_file():
+        write_index(folder.path)  # the index shows this verdict, not the one before it
     return code
 
 
@@ -88,7 +91,12 @@ def report_stage(folder: RunFolder, targets: Path, notebooks_dir: Path) -> int:
         for r in failed:
             print(f"perf report: notebook {r.name} failed: {r.error}", file=sys.stderr)
         code = 1 if failed else 0
-        extra = {"notebooks": {r.name: r.status for r in results}, "summary": REPORT_SUMMARY}
+        extra = {
+            "notebooks": {r.name: r.status for r in results},
+            "pages": [r.page() for r in results],
+            "summary": REPORT_SUMMARY,
+            "index": f"{REPORT_DIR}/{INDEX}",
+        }
     finally:
         folder.finish_stage(REPORT_STAGE, exit_code=code, extra=extra)
     return code

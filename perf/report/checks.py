@@ -5,7 +5,9 @@ judge the steady state: each applies the MSER-5 rule (``perf.report.steady``) to
 series to cut the warm-up, and decides by a 95 % confidence interval (``perf.report.intervals``):
 
 - ``query_latency_p95_ms`` / ``health_p95_ms``: exact P95 of ``/query`` and ``/health`` from
-  ``requests.jsonl`` (series: latency per request in send order; interval: order statistics).
+  ``requests.jsonl`` (series: latency per request in send order; interval: order statistics);
+  for a plain Locust run (``perf import-locust``), from ``locust.json``'s rounded histograms,
+  with no warm-up cut (Locust keeps no send order).
 - ``db_query_p95_ms[<op>]``: each ``db.*`` operation's P95 from the service's histograms in
   ``monitor_history.jsonl`` (series: mean time per window; interval: order statistics read
   from the histogram of the steady window).
@@ -35,7 +37,7 @@ from perf.report.intervals import (
     percentile_interval,
     sketch_percentile_interval,
 )
-from perf.report.steady import mser_truncation
+from perf.report.steady import Truncation, mser_truncation
 from perf.report.token_checks import token_checks
 from perf.report.verdicts import (
     FAIL,
@@ -49,10 +51,11 @@ from perf.report.verdicts import (
 )
 from perf.report.windows import cache_windows, operation_between, operation_windows
 from perf.results.bars import check_bars
-from perf.results.files import BENCHMARKS, MONITOR_HISTORY, REQUEST_LOG
+from perf.results.files import BENCHMARKS, LOCUST_JSON, MONITOR_HISTORY, REQUEST_LOG
+from perf.results.locust import LocustEndpoint, expand_histogram, read_locust_endpoints
 from perf.results.readers import read_benchmarks, read_monitor_history, read_requests
 from perf.results.requests_log import RequestRecord
-from perf.results.targets import LATENCY_SLOS
+from perf.results.targets import LATENCY_SLOS, LatencySlo
 
 __all__ = ["FAIL", "INCONCLUSIVE", "NO_DATA", "PASS", "Check", "run_checks"]
 
@@ -85,6 +88,8 @@ def _latency_checks(run: Path, targets: Mapping[str, float]) -> list[Check]:
     try:
         records = read_requests(run)
     except MissingRunFileError as exc:
+        if (run / LOCUST_JSON).is_file():
+            return _locust_latency_checks(run, slos, targets)
         return [no_data(s.target_key, f"< {targets[s.target_key]:g}", "ms", exc.name, str(exc))
                 for s in slos]  # fmt: skip
     checks = []
@@ -102,6 +107,45 @@ def _latency_checks(run: Path, targets: Mapping[str, float]) -> list[Check]:
             steady_check(slo.target_key, "<", targets[slo.target_key], steady, unit="ms",
                          source=REQUEST_LOG, what=label,
                          details={"endpoint": slo.endpoint, "count": len(rows)})
+        )  # fmt: skip
+    return checks
+
+
+def locust_steady(endpoint: LocustEndpoint, q: float) -> Steady:
+    """The ``q`` percentile of a Locust histogram (rounded) with its order-statistic interval;
+    Locust keeps no send order, so nothing is cut as warm-up."""
+    latencies = expand_histogram(endpoint.histogram)
+    iv = percentile_interval(latencies, q)
+    iv = Interval(iv.estimate, iv.low, iv.high, iv.n, f"{iv.method}, {endpoint.rounding}")
+    seconds = float(endpoint.last_request or endpoint.start_time) - endpoint.start_time
+    return Steady(
+        iv, iv.estimate, None, Truncation(0, len(latencies), settled=True), 0.0, seconds,
+        series=f"{endpoint.name} latency (Locust histogram: no send order, no warm-up cut)",
+        samples="requests",
+    )  # fmt: skip
+
+
+def _locust_latency_checks(
+    run: Path, slos: Sequence[LatencySlo], targets: Mapping[str, float]
+) -> list[Check]:
+    """The latency SLOs of a run without our request log: Locust's own ``locust.json``."""
+    endpoints = {e.name: e for e in read_locust_endpoints(run / LOCUST_JSON)}
+    checks = []
+    for slo in slos:
+        limit = targets[slo.target_key]
+        endpoint = endpoints.get(slo.endpoint)
+        if endpoint is None or not endpoint.histogram:
+            why = f"{LOCUST_JSON} has no timed {slo.endpoint} requests"
+            checks.append(no_data(slo.target_key, f"< {limit:g}", "ms", LOCUST_JSON, why))
+            continue
+        steady = locust_steady(endpoint, slo.quantile)
+        note = (f"{endpoint.rounding} percentiles (Locust keeps ~2 significant digits) and no "
+                "warm-up cut: record requests.jsonl (perf load) for exact ones")  # fmt: skip
+        checks.append(
+            steady_check(slo.target_key, "<", limit, steady, unit="ms", source=LOCUST_JSON,
+                         what=f"P{round(slo.quantile * 100)} of {slo.endpoint}",
+                         details={"endpoint": slo.endpoint, "count": endpoint.count,
+                                  "rounding": endpoint.rounding}, note=note)
         )  # fmt: skip
     return checks
 

@@ -6,11 +6,15 @@ Every number a notebook shows comes from one of these tested functions.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from fnmatch import fnmatchcase
+from functools import lru_cache
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from perf.report.checks import run_checks
+from perf.report.checks import Check, run_checks
+from perf.report.display import Html, Table, fmt_interval, fmt_value
 from perf.results import manifest
 from perf.results.bars import check_bars
 from perf.results.readers import (
@@ -24,7 +28,7 @@ from perf.results.readers import (
     read_token_log,
 )
 from perf.results.requests_log import percentile, summarize_requests
-from perf.results.targets import find_pyproject, load_targets
+from perf.results.targets import LATENCY_SLOS, find_pyproject, load_targets
 
 if TYPE_CHECKING:
     from pandas import DataFrame  # type: ignore[import-untyped, unused-ignore]
@@ -33,11 +37,18 @@ __all__ = [
     "bar_ratios",
     "benchmark_medians",
     "cache_hit_rates",
+    "check_verdicts",
     "checks_frame",
+    "checks_table",
+    "compare_banner",
     "endpoint_percentiles",
     "latency_over_time",
+    "latency_slos",
+    "load_model_sentence",
     "operation_latencies",
     "requests_frame",
+    "run_banner",
+    "run_targets",
     "token_components",
     "tokens_frame",
     "tokens_per_query",
@@ -266,3 +277,121 @@ def checks_frame(
     rows = [c.as_dict() for c in checks if any(fnmatchcase(c.name, p) for p in names)]
     columns = ["name", "target", "measured", "unit", "verdict", "message"]
     return pd.DataFrame(rows, columns=[*columns, "source", "details"])[columns]
+
+
+# -- what every notebook shows first and last ---------------------------------------------------
+
+
+def run_targets(targets: RunPath | None = None) -> dict[str, float]:
+    """The targets of ``targets`` (a TOML file), default the nearest ``pyproject.toml``."""
+    if targets is None:
+        targets = find_pyproject(Path.cwd().resolve())
+        if targets is None:
+            raise FileNotFoundError("no pyproject.toml above the working directory: pass targets")
+    return load_targets(Path(targets))
+
+
+def run_banner(run: RunPath) -> Html:
+    """One line: the run, its commit, and the load model it ran (closed, with think time, or
+    open; or a plain Locust run's)."""
+    data = read_manifest(run)
+    workload = manifest.workload(data)
+    dirty = ", uncommitted changes" if data.get("dirty") else ""
+    text = f"Run <code>{escape(str(data.get('run_id')))}</code> at commit "
+    text += f"<code>{escape(str(data.get('commit')))}</code>{dirty}."
+    if workload:
+        text += " " + escape(load_model_sentence(workload))
+    return Html(f"<p>{text}</p>")
+
+
+def compare_banner(base: RunPath, head: RunPath) -> Html:
+    """Which two runs a comparison shows: base and head, each with its commit."""
+    parts = []
+    for role, run in (("base", base), ("head", head)):
+        data = read_manifest(run)
+        dirty = "*" if data.get("dirty") else ""
+        parts.append(f"<b>{role}</b> <code>{escape(Path(run).name)}</code> "
+                     f"(commit <code>{escape(str(data.get('commit')))}{dirty}</code>)")  # fmt: skip
+    return Html(f"<p>{' vs '.join(parts)}</p>")
+
+
+def load_model_sentence(workload: Mapping[str, Any]) -> str:
+    """How the load was offered, in words: what the latency figures mean depends on it."""
+    users = workload.get("users", "?")
+    if workload.get("source") == "locust":
+        return (f"A plain Locust run ({users} users, imported): Locust's default closed model, "
+                "its percentiles rounded to ~2 significant digits.")  # fmt: skip
+    if workload.get("model") == "open":
+        return (f"Open model: requests left on a fixed schedule ({workload.get('open_rate')} "
+                "requests/s in all), latency counted from the intended start.")  # fmt: skip
+    think = ""
+    if "think_min_s" in workload:
+        think = f", thinking {workload['think_min_s']:g} to {workload['think_max_s']:g} s"
+    return (f"Closed model: {users} users, each waiting for its response before the next"
+            f"{think}; a stalled server sends fewer requests (coordinated omission), which the "
+            "CO-corrected curves add back.")  # fmt: skip
+
+
+def checks_table(
+    run: RunPath, targets: RunPath | None = None, *, names: tuple[str, ...] = ("*",)
+) -> Table:
+    """The checks matching ``names`` as the gate judges them: verdict coloured, the steady
+    state with its 95 % interval and the warm-up cut, in the check's unit."""
+    checks = _checks(run, run_targets(targets))
+    rows = []
+    for c in checks:
+        if not any(fnmatchcase(c.name, p) for p in names):
+            continue
+        window = c.window or {}
+        rows.append({
+            "verdict": c.verdict, "name": c.name,
+            "measured": fmt_value(c.measured, c.unit) if c.measured is not None else "n/a",
+            "interval": fmt_interval(c.interval, c.unit),
+            "target": c.target if c.unit in {"", "calls"} else _target_text(c.target, c.unit),
+            "warmup": f"{window['warmup_seconds']:.0f} s" if window else "",
+            "message": c.message,
+        })  # fmt: skip
+    columns = {"verdict": "verdict", "name": "check", "measured": "steady state",
+               "interval": "95 % interval", "target": "target", "warmup": "warm-up cut",
+               "message": "message"}  # fmt: skip
+    return Table(rows, columns, numeric=frozenset({"measured", "interval"}))
+
+
+def _checks(run: RunPath, targets: Mapping[str, float]) -> list[Check]:
+    """``run_checks``, once per notebook for the same run files and targets (a report shows
+    the checks twice: as verdict colours in its plots and as its last table)."""
+    folder = Path(run).resolve()
+    stamp = tuple(sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()))
+    return list(_cached_checks(str(folder), tuple(sorted(targets.items())), stamp))
+
+
+@lru_cache(maxsize=8)
+def _cached_checks(
+    run: str, targets: tuple[tuple[str, float], ...], stamp: tuple[tuple[str, int], ...]
+) -> tuple[Check, ...]:
+    return tuple(run_checks(run, dict(targets)))
+
+
+def _target_text(target: str, unit: str) -> str:
+    op, _, limit = target.partition(" ")
+    try:
+        return f"{op} {fmt_value(float(limit), unit)}"
+    except ValueError:
+        return target
+
+
+def check_verdicts(run: RunPath, targets: RunPath | None = None) -> dict[str, str]:
+    """``{check name: verdict}``, and ``{endpoint: verdict}`` for the latency SLOs."""
+    found: dict[str, str] = {}
+    for c in _checks(run, run_targets(targets)):
+        found[c.name] = c.verdict
+        endpoint = c.details.get("endpoint")
+        if endpoint:
+            found[str(endpoint)] = c.verdict
+    return found
+
+
+def latency_slos(targets: Mapping[str, float]) -> dict[str, tuple[float, float]]:
+    """``{endpoint: (quantile, limit ms)}`` of the latency targets that are set."""
+    return {s.endpoint: (s.quantile, targets[s.target_key])
+            for s in LATENCY_SLOS if s.target_key in targets}  # fmt: skip

@@ -8,12 +8,15 @@ and is skipped, with the reason, when the run lacks one. The kernel is ``python3
 the interpreter running perf (jupyter_client maps the kernelspec's ``python`` to
 ``sys.executable``), so notebooks see the same installed perf.
 
-Outputs: ``<run>/report/<notebook>.html`` (also for a failed notebook, up to the failing cell)
-and ``<run>/report/summary.md`` (the checks table, the notebooks and their status).
+Outputs: ``<run>/report/<notebook>.html`` (also for a failed notebook, up to the failing cell;
+input code hidden, one shared ``style.css``, no scripts: ``perf.report.html``),
+``<run>/report/index.html`` (the verdict from ``gate.json`` first: ``perf.report.index``) and
+``<run>/report/summary.md`` (the checks table, the notebooks and their status).
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
@@ -24,7 +27,10 @@ from typing import Any
 from perf._internal import Say
 from perf._internal.atomic import write_text_atomic
 from perf.report.checks import Check
-from perf.results.files import PRODUCERS, REPORT_DIR, REPORT_SUMMARY
+from perf.report.html import notebook_body, notebook_title, page
+from perf.report.index import INDEX, headline, nav_label, write_index, write_stylesheet
+from perf.report.trend_frames import results_root_of, trend_runs
+from perf.results.files import GATE, PRODUCERS, REPORT_DIR, REPORT_SUMMARY
 
 __all__ = [
     "PARAMETERS_TAG",
@@ -32,6 +38,7 @@ __all__ = [
     "execute_notebook",
     "find_notebooks",
     "parameterize",
+    "skip_reason",
     "write_report",
     "write_summary",
 ]
@@ -48,6 +55,12 @@ class NotebookResult:
     seconds: float
     html: str | None = None  # relative to the run folder
     error: str | None = None
+    title: str | None = None  # the notebook's first heading: the page's title
+
+    def page(self) -> dict[str, Any]:
+        """What the index and the manifest record of this report page."""
+        return {"name": self.name, "title": self.title or self.name, "html": self.html,
+                "status": self.status, "error": self.error}  # fmt: skip
 
     def line(self) -> str:
         where = f" -> {self.html}" if self.html else ""
@@ -74,6 +87,29 @@ def parameterize(notebook: Any, values: dict[str, object]) -> None:
 def _missing_inputs(notebook: Any, run: Path) -> list[str]:
     needs = notebook.metadata.get("perf", {}).get("requires", [])
     return [name for name in needs if not (run / name).is_file()]
+
+
+def skip_reason(notebook: Any, run: Path) -> str | None:
+    """Why ``notebook`` has nothing to show for ``run`` (a file it needs is missing, or it
+    compares runs and there are too few); ``None`` when it runs."""
+    missing = _missing_inputs(notebook, run)
+    if missing:
+        why = ", ".join(f"no {m} (run `{PRODUCERS.get(m, 'perf run')}`)" for m in missing)
+        return f"the run has {why}"
+    return _too_few_runs(notebook, run)
+
+
+def _too_few_runs(notebook: Any, run: Path) -> str | None:
+    """Why a cross-run notebook (metadata ``perf.min_runs``: a trend, a comparison) has
+    nothing to show for ``run`` yet; ``None`` when it has."""
+    wanted = int(notebook.metadata.get("perf", {}).get("min_runs", 1))
+    if wanted <= 1:
+        return None
+    root = results_root_of(run)
+    found = len(trend_runs(root, until=run)) if root is not None else 0
+    if found >= wanted:
+        return None
+    return f"it compares runs with benchmarks.json: {found} so far, it needs {wanted}"
 
 
 def _cell_error(exc: Exception) -> str:
@@ -117,38 +153,42 @@ def execute_notebook(
     return notebook, None
 
 
-def _to_html(notebook: Any, dest: Path) -> None:
-    from nbconvert import HTMLExporter  # noqa: PLC0415 - the notebook machinery loads only when a report runs
-
-    body, _ = HTMLExporter().from_notebook_node(notebook)  # type: ignore[no-untyped-call]
-    write_text_atomic(dest, body)
+def _to_html(notebook: Any, dest: Path, title: str, nav: Sequence[tuple[str, str]]) -> None:
+    write_text_atomic(dest, page(title, notebook_body(notebook), nav=nav))
 
 
-def _run_one(path: Path, run: Path, values: dict[str, object], out: Path) -> NotebookResult:
+def _read(path: Path) -> Any:
     import nbformat  # noqa: PLC0415 - the notebook machinery loads only when a report runs
 
+    return nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+
+
+def _run_one(
+    path: Path, run: Path, values: dict[str, object], out: Path, nav: Sequence[tuple[str, str]]
+) -> NotebookResult:
     start = time.perf_counter()
-    notebook = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
-    missing = _missing_inputs(notebook, run)
-    if missing:
-        why = ", ".join(f"no {m} (run `{PRODUCERS.get(m, 'perf run')}`)" for m in missing)
-        return NotebookResult(path.stem, "skipped", 0.0, error=f"the run has {why}")
+    notebook = _read(path)
+    title = notebook_title(notebook, path.stem)
+    if why := skip_reason(notebook, run):
+        return NotebookResult(path.stem, "skipped", 0.0, error=why, title=title)
     try:
         executed, error = execute_notebook(path, values)
     except Exception as exc:  # a kernel that would not start, a timeout: report, go on
-        return NotebookResult(path.stem, "failed", time.perf_counter() - start, None, repr(exc))
+        seconds = time.perf_counter() - start
+        return NotebookResult(path.stem, "failed", seconds, None, repr(exc), title)
     html = out / f"{path.stem}.html"
-    _to_html(executed, html)
+    _to_html(executed, html, f"{title} · run {run.name}", nav)
     status, message = ("ok", None) if error is None else ("failed", _cell_error(error))
     rel = html.relative_to(run).as_posix()
-    return NotebookResult(path.stem, status, time.perf_counter() - start, rel, message)
+    return NotebookResult(path.stem, status, time.perf_counter() - start, rel, message, title)
 
 
 def write_summary(
     run: Path, checks: Sequence[Check], results: Sequence[NotebookResult], dest: Path
 ) -> None:
-    """``summary.md``: the run, the checks table and every notebook's status."""
-    lines = [f"# Report for run `{run.name}`", "", "## Checks", ""]
+    """``summary.md``: the gate's verdict, the run, the checks table and every notebook's
+    status."""
+    lines = [f"# Report for run `{run.name}`", "", headline(_gate(run))[1], "", "## Checks", ""]
     lines += [
         "| check | target | measured | unit | verdict | source |",
         "|---|---|---|---|---|---|",
@@ -184,12 +224,26 @@ def write_report(
         "RESULTS_DIR": None,
         "TARGETS": str(targets_path.resolve()),
     }
+    paths = list(notebooks)
+    shown = [p for p in paths if skip_reason(_read(p), run) is None]  # pages the nav links
+    nav = [("index", INDEX)] + [(nav_label(p.stem), f"{p.stem}.html") for p in shown]
+    write_stylesheet(out)
     results = []
-    for path in notebooks:
+    for path in paths:
         say(f"[perf report] {path.stem}: running")
-        result = _run_one(path, run, values, out)
+        result = _run_one(path, run, values, out, nav)
         say(result.line())
         results.append(result)
     write_summary(run, checks, results, run / REPORT_SUMMARY)
+    index = write_index(run, [r.page() for r in results])
     say(f"[perf report] summary: {run / REPORT_SUMMARY}")
+    say(f"[perf report] index: {index}")
     return results
+
+
+def _gate(run: Path) -> dict[str, Any] | None:
+    path = run / GATE
+    if not path.is_file():
+        return None
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data

@@ -13,8 +13,11 @@ __all__ = [
     "COMPARE",
     "COMPARE_DIR",
     "GATE",
+    "LOCUST_HISTORY",
     "LOCUST_HTML",
+    "LOCUST_JSON",
     "LOCUST_PREFIX",
+    "LOCUST_STATS",
     "MANIFEST",
     "MONITOR",
     "MONITOR_HISTORY",
@@ -37,6 +40,9 @@ TOKEN_LOG: Final = "tokens.jsonl"  # noqa: S105 - a file name: one record per LL
 LOCUST_PREFIX: Final = "locust"  # Locust's --csv / --json-file prefix: locust_*.csv, locust.json
 LOCUST_HTML: Final = "locust.html"
 CACHE_TRACES: Final = "cache_traces.json"  # sampled key traces per cache (perf.cache.trace)
+LOCUST_JSON: Final = f"{LOCUST_PREFIX}.json"  # --json-file: per endpoint, a rounded histogram
+LOCUST_STATS: Final = f"{LOCUST_PREFIX}_stats.csv"  # --csv: per endpoint at the end
+LOCUST_HISTORY: Final = f"{LOCUST_PREFIX}_stats_history.csv"  # --csv: the run second by second
 SERVICE_LOG: Final = "service.log"  # our own service's output during a load run
 GATE: Final = "gate.json"  # every check with its target, measured value and verdict
 COMPARE: Final = "compare.json"  # perf compare: BASE against HEAD, per benchmark and verdict
@@ -52,6 +58,7 @@ PRODUCERS: Final = {
     MONITOR: "perf load",
     MONITOR_HISTORY: "perf load",
     TOKEN_LOG: "perf load",
+    LOCUST_JSON: "perf load` (or `locust --json-file locust`, then `perf import-locust",
     GATE: "perf gate",
     CACHE_TRACES: "a service that writes its caches' traces (README, 'Access traces')",
     COMPARE: "perf compare",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -15,14 +16,16 @@ from perf.report.notebooks import PARAMETERS_TAG, parameterize
 
 NOTEBOOKS = ROOT / "notebooks"
 NAMES = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
+CROSS_RUN = {"compare", "trend"}  # need two runs: skipped on a results root of one
+ONE_RUN = [n for n in NAMES if n not in CROSS_RUN]
 
 
 def report(root: Path, targets: Path, *extra: str) -> int:
     return perf("report", *extra, "--results-dir", str(root), "--targets", str(targets))
 
 
-def test_the_four_reports_are_there() -> None:
-    assert {"benchmarks", "hit_rates", "latency", "tokens"} <= set(NAMES)
+def test_the_reports_are_there() -> None:
+    assert {"benchmarks", "hit_rates", "latency", "tokens", *CROSS_RUN} <= set(NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -38,26 +41,51 @@ def test_committed_notebooks_have_no_outputs_and_a_parameters_cell(name: str) ->
 
 
 @pytest.mark.slow
-def test_report_executes_every_notebook_against_the_run(
-    tmp_path: Path, targets: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    run = make_run(tmp_path)
-    assert report(tmp_path, targets) == 0
-    out = capsys.readouterr().out
-    for name in NAMES:
+def test_report_executes_every_notebook_against_the_run(reported) -> None:
+    run, out = reported.run, reported.out
+    assert reported.codes == (0, 0), out
+    for name in ONE_RUN:
         assert f"[perf report] {name}: ok" in out
         html = (run / "report" / f"{name}.html").read_text(encoding="utf-8")
         assert run.name in html  # the notebook read this run, not the repo's latest
         assert "Traceback" not in html
-    assert "image/png" in (run / "report" / "latency.html").read_text(encoding="utf-8")
+    for name in CROSS_RUN:
+        assert f"[perf report] {name}: skipped" in out
+        assert not (run / "report" / f"{name}.html").exists()
+    latency = (run / "report" / "latency.html").read_text(encoding="utf-8")
+    assert "<svg" in latency  # figures as inline SVG
+    assert "<script" not in latency and "require.js" not in latency and "MathJax" not in latency
+    assert '<link rel="stylesheet" href="style.css">' in latency
+    assert "<title>Latency: does each endpoint meet its percentile target?" in latency
+    assert "frames.latency_slos" not in latency  # input code hidden
     hit_rates = (run / "report" / "hit_rates.html").read_text(encoding="utf-8")
     assert "correlation_cache_hit_rate" in hit_rates  # the checks table is shown
     summary = (run / "report" / "summary.md").read_text(encoding="utf-8")
+    assert "PASS: every check passed" in summary  # the gate's verdict, from gate.json
     assert "| query_latency_p95_ms | < 500 | 95 | ms | pass | requests.jsonl |" in summary
     assert "- [tokens](tokens.html): ok" in summary
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["stages"]["report"]["notebooks"] == dict.fromkeys(NAMES, "ok")
+    statuses = {n: "skipped" if n in CROSS_RUN else "ok" for n in NAMES}
+    assert manifest["stages"]["report"]["notebooks"] == statuses
     assert "report/summary.md" in manifest["files"]
+    pages = manifest["stages"]["report"]["pages"]
+    assert [p["name"] for p in pages] == NAMES
+    assert all(
+        p["status"] == "ok" and p["title"] and p["html"] for p in pages if p["name"] in ONE_RUN
+    )
+
+
+@pytest.mark.slow
+def test_every_report_page_is_light(reported) -> None:
+    """No page carries a stylesheet or a script of its own: under 150 KB each."""
+    report = reported.run / "report"
+    for page in report.glob("*.html"):
+        size = page.stat().st_size
+        assert size < 150_000, f"{page.name}: {size:,} bytes"
+        text = page.read_text(encoding="utf-8")
+        assert "<style" not in text.split("<body>")[0], page.name  # no inlined stylesheet
+        assert not re.search(r'(src|href)="(https?:)?//', text), page.name  # nothing remote
+    assert (report / "style.css").stat().st_size < 5_000
 
 
 @pytest.mark.slow
