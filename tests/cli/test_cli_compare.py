@@ -82,7 +82,10 @@ def test_a_commit_against_itself_exits_0_and_fills_the_run_folder(
     tiny_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     results = tmp_path / "results"
-    assert compare(results, "HEAD", "HEAD", "-k", "sum") == 0
+    # The folder and the exit code are under test here, not the method's power: three rounds of
+    # a microsecond benchmark can differ by 5 % between processes (seen: 1.052x [1.019, 1.272]),
+    # so this A/A asks for a large effect before calling anything slower.
+    assert compare(results, "HEAD", "HEAD", "-k", "sum", "--min-effect", "1.5") == 0
     run = only_run(results)
     out = capsys.readouterr().out
     assert out.strip().splitlines()[-1] == str(run)
