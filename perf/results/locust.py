@@ -78,12 +78,18 @@ class LocustStatsRow:
         return asdict(self)
 
 
-def read_locust_stats(path: Path) -> list[LocustStatsRow]:
-    """Every row of a Locust ``_stats.csv``, the ``Aggregated`` row last, as Locust wrote it."""
+def _csv_rows(path: Path, column: str, what: str) -> list[dict[str, str]]:
+    """The rows of a CSV that must have ``column`` (else it is not ``what``)."""
     with path.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    if rows and "Request Count" not in rows[0]:
-        raise ValueError(f"{path} is not a Locust stats CSV (no 'Request Count' column)")
+    if rows and column not in rows[0]:
+        raise ValueError(f"{path} is not {what} (no {column!r} column)")
+    return rows
+
+
+def read_locust_stats(path: Path) -> list[LocustStatsRow]:
+    """Every row of a Locust ``_stats.csv``, the ``Aggregated`` row last, as Locust wrote it."""
+    rows = _csv_rows(path, "Request Count", "a Locust stats CSV")
     return [
         LocustStatsRow(
             method=row.get("Type") or "",
@@ -118,10 +124,7 @@ class LocustHistoryRow:
 
 def read_locust_history(path: Path) -> list[LocustHistoryRow]:
     """Every row of a Locust ``_stats_history.csv``, in file (time) order."""
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    if rows and "User Count" not in rows[0]:
-        raise ValueError(f"{path} is not a Locust stats history CSV (no 'User Count' column)")
+    rows = _csv_rows(path, "User Count", "a Locust stats history CSV")
     return [
         LocustHistoryRow(
             timestamp=float(row["Timestamp"]),
