@@ -10,6 +10,8 @@ the two measured interleaved (the ``pair`` fixture in conftest.py).
 from __future__ import annotations
 
 import asyncio
+import math
+import random
 import time
 
 import pytest
@@ -19,6 +21,7 @@ from prometheus_client import CollectorRegistry, Histogram
 
 from perf.monitor import PerformanceMonitor, track_performance
 from perf.monitor.operation import FLUSH_AT
+from perf.monitor.sketch import DEFAULT_RELATIVE_ACCURACY, QuantileSketch
 
 SYNC_GROUP = "monitor-record-sync"
 ASYNC_GROUP = "monitor-record-async"
@@ -167,3 +170,47 @@ def bench_record_async(benchmark, contender):
         benchmark(lambda: loop.run_until_complete(batch()))
     finally:
         loop.close()
+
+
+# -- reading percentiles: what /performance/stats does for every operation --------------------
+
+QUANTILES = (0.5, 0.95, 0.99)
+READ_GROUP = "monitor-read-percentiles"
+
+
+def _latencies(count: int = 10_000) -> list[float]:
+    """Log-normal seconds (median 20 ms, a long tail), as a service's latencies look."""
+    rng = random.Random(7)
+    return [rng.lognormvariate(math.log(0.02), 0.8) for _ in range(count)]
+
+
+def _readers():
+    values = _latencies()
+    ours = QuantileSketch()
+    ours.add_many(values)
+    dd = DDSketch(relative_accuracy=DEFAULT_RELATIVE_ACCURACY)
+    hdr = HdrHistogram(1, 60_000_000, 2)  # microseconds, 2 significant digits
+    for value in values:
+        dd.add(value)
+        hdr.record_value(int(value * 1e6))
+    return {
+        "perf.QuantileSketch.quantiles": lambda: ours.quantiles(QUANTILES),
+        "ddsketch.get_quantile_value": lambda: [dd.get_quantile_value(q) for q in QUANTILES],
+        "hdrhistogram.get_value_at_percentile": lambda: [
+            hdr.get_value_at_percentile(q * 100) for q in QUANTILES
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    "contender",
+    ["perf.QuantileSketch.quantiles", "ddsketch.get_quantile_value",
+     "hdrhistogram.get_value_at_percentile"],
+)  # fmt: skip
+def bench_read_percentiles(benchmark, contender):
+    """P50, P95 and P99 of 10,000 recorded latencies (no bar: the read happens once per
+    ``/performance/stats`` and operation, the recording once per call)."""
+    read = _readers()[contender]
+    benchmark.group = READ_GROUP
+    result = benchmark(read)
+    assert len(result) == len(QUANTILES) and all(v > 0 for v in result)
