@@ -173,19 +173,19 @@ class QuantileSketch:
         last = self.count - 1
         keys = iter(sorted(self._bins))
         seen = 0
-        value = 0.0
+        key = 0
         for index in indices:
             if index <= 0:
                 yield self.min  # the extremes are known exactly
             elif index >= last:
                 yield self.max
             else:
-                while seen <= index:
+                while seen <= index:  # only count here: the bucket's value is for the answer
                     key = next(keys)
                     seen += self._bins[key]
-                    lo = _lower_bound(key, self._shift)
-                    hi = _lower_bound(key + 1, self._shift)
-                    value = 2.0 * lo * hi / (lo + hi) if lo > 0.0 else 0.0
+                lo = _lower_bound(key, self._shift)
+                hi = _lower_bound(key + 1, self._shift)
+                value = 2.0 * lo * hi / (lo + hi) if lo > 0.0 else 0.0
                 yield min(max(value, self.min), self.max)
 
     def to_dict(self) -> dict[str, Any]:
