@@ -11,14 +11,14 @@ from __future__ import annotations
 import math
 import re
 import signal
-import subprocess
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from perf._internal import Say
 from perf._internal.atomic import write_json_atomic
@@ -198,19 +198,10 @@ def format_summary(summary: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _start_service(
-    options: LoadOptions, env: Mapping[str, str], repo: Path, log: IO[bytes], say: Say
-) -> tuple[subprocess.Popen[bytes], str]:
-    """``perf serve`` on a free loopback port, its output to ``log``; returns it and its URL."""
-    port = free_port()
-    service = start_process(
-        [sys.executable, "-m", "perf.service", "serve", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", str(options.service_workers)],
-        env=env, cwd=repo, log=log,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    say(f"[perf load] starting the service (pid {service.pid}) on {url}")
-    return service, url
+def _service_command(port: int, options: LoadOptions) -> list[str]:
+    """``perf serve`` on ``port`` of loopback."""
+    return [sys.executable, "-m", "perf.service", "serve", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", str(options.service_workers)]  # fmt: skip
 
 
 def _reset_stats(url: str, say: Say) -> None:
@@ -234,32 +225,38 @@ def run_load(
     folder.begin_stage(
         LOAD_STAGE, command=["perf", *sys.argv[1:]], settings=settings, workload=options.recorded()
     )
-    service: subprocess.Popen[bytes] | None = None
-    locust: subprocess.Popen[bytes] | None = None
-    history: HistorySampler | None = None
+    stopping = ExitStack()  # each start registers its stop: undone in reverse, however far it got
     url: str | None = None
     exit_code, status = 1, "failed"
     extra: dict[str, Any] = {}
-    service_log: IO[bytes] | None = None
     try:
         if options.host:
             url = options.host.rstrip("/")
         else:
-            service_log = (folder.path / SERVICE_LOG).open("wb")
-            service, url = _start_service(options, service_env, repo, service_log, say)
+            service_log = stopping.enter_context((folder.path / SERVICE_LOG).open("wb"))
+            port = free_port()
+            service = start_process(
+                _service_command(port, options), env=service_env, cwd=repo, log=service_log
+            )
+            stopping.callback(stop_process, service)
+            url = f"http://127.0.0.1:{port}"
+            say(f"[perf load] starting the service (pid {service.pid}) on {url}")
             extra["service"] = {"pid": service.pid, "url": url, "log": SERVICE_LOG}
             wait_for_http(
                 f"{url}/health", timeout_seconds=options.startup_timeout_seconds, process=service
             )
+        stopping.callback(_collect, folder, url, say)  # while the service still answers
         _reset_stats(url, say)
         say(f"[perf load] service ready at {url}; running Locust for {options.duration_seconds:g}s")
         history = HistorySampler(
             url, folder.path / MONITOR_HISTORY, every_seconds=options.history_seconds
         )
         history.start()
+        stopping.callback(history.stop)
         locust = start_process(
             _locust_command(folder.path, url, options, repo), env=service_env, cwd=repo
         )
+        stopping.callback(stop_process, locust, grace_seconds=20.0)
         exit_code = locust.wait()
         status = "finished" if exit_code == 0 else "failed"
     except KeyboardInterrupt:
@@ -269,16 +266,12 @@ def run_load(
         say(f"[perf load] the service did not start: {exc}; see {folder.path / SERVICE_LOG}")
         exit_code, status = 1, "failed"
     finally:
-        with handling_signal(signal.SIGINT, signal.SIG_IGN):  # let cleanup finish
-            if locust is not None:
-                stop_process(locust, grace_seconds=20.0)
-            if history is not None:
-                history.stop()
-            _collect(folder, url, say)
-            if service is not None:
-                stop_process(service)
-            if service_log is not None:
-                service_log.close()
+        # let cleanup finish: a second Ctrl-C or a SIGTERM must not orphan the service
+        with (
+            handling_signal(signal.SIGINT, signal.SIG_IGN),
+            handling_signal(signal.SIGTERM, signal.SIG_IGN),
+        ):
+            stopping.close()
             try:
                 extra.update(_results(folder, options, repo))
             except (ValueError, OSError, KeyError) as exc:
