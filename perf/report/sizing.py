@@ -10,6 +10,11 @@ memory. When the target asks for more hits than there are repeat lookups, the an
 size can: X % of lookups are first-time" (for a cache filled on demand: one that prefetches
 can beat that floor). A run without traces gives no rows and
 ``NO_TRACES`` says why. TTLs are not modelled (see ``perf.cache.mrc``).
+
+A run of a service with several workers has one trace per worker per cache (each worker has
+its own memory caches: ``perf.results.cache_traces``): sizes are then per worker, each
+worker's curve is computed from its own trace, and the curves are averaged weighted by each
+worker's lookups; the memory a size costs is per worker, times ``workers`` in all.
 """
 
 from __future__ import annotations
@@ -43,8 +48,8 @@ __all__ = [
 ]
 
 NO_TRACES = (
-    f"no traces in this run ({CACHE_TRACES} is written by {PRODUCERS[CACHE_TRACES]}): "
-    "nothing to size"
+    f"no traces in this run ({CACHE_TRACES} is written by `{PRODUCERS[CACHE_TRACES]}`, "
+    "the default, and not by a run with --host or --trace-rate 0): nothing to size"
 )
 DEFAULT_POLICIES = ("lru", "sieve")
 
@@ -60,6 +65,7 @@ class CacheSizing:
     curves: dict[str, MissRatioCurve] = field(default_factory=dict)
     smallest: dict[str, int | None] = field(default_factory=dict)  # per policy
     bytes_per_entry: dict[str, int] = field(default_factory=dict)  # cache structures only
+    workers: int = 1  # service workers, each with its own cache of the size (per_worker)
 
     @property
     def cold_miss_ratio(self) -> float:
@@ -75,8 +81,10 @@ class CacheSizing:
                 f"no size can: {self.cold_miss_ratio:.1%} of lookups are first-time "
                 f"(at most {1.0 - self.cold_miss_ratio:.1%} can hit, target {self.target:.0%})"
             )
+        each = f" per worker, {self.workers} workers" if self.workers > 1 else ""
         found = [
-            f"{policy.upper()} {size:,} entries ({self.memory_bytes(policy, size) / 1e6:.2f} MB)"
+            f"{policy.upper()} {size:,} entries ({self.memory_bytes(policy, size) / 1e6:.2f} MB"
+            f"{each})"
             for policy, size in self.smallest.items()
             if size is not None
         ]
@@ -144,18 +152,17 @@ def cache_sizing(
     goals = _targets(targets)
     out = []
     for name, trace in sorted(traces.items()):
-        keys: list[int] = trace["keys"]
-        if not keys:
+        workers: list[dict[str, Any]] = trace.get("per_worker") or [trace]
+        parts = [part for part in workers if part["keys"]]
+        if not parts:
             continue
         rate = float(trace["rate"])
         current = trace.get("max_entries")
-        lookups = trace.get("lookups")
-        distinct = round(len(set(keys)) / rate)
+        sampled = sum(len(part["keys"]) for part in parts)
+        distinct = max(round(len(set(part["keys"])) / rate) for part in parts)
         grid = list(sizes) if sizes else size_grid(current, distinct)
         curves = {
-            policy: miss_ratio_curve(
-                keys, grid, policy, sample_rate=rate, lookups=lookups, optimal=index == 0
-            )
+            policy: _service_curve(parts, grid, policy, rate, optimal=index == 0)
             for index, policy in enumerate(policies)
         }
         target = goals.get(f"{name}{HIT_RATE_SUFFIX}")
@@ -164,11 +171,44 @@ def cache_sizing(
         }
         out.append(
             CacheSizing(
-                name, target, current, int(lookups or len(keys)), len(keys), rate, curves,
-                smallest, {p: entry_overhead_bytes(p) for p in policies},
+                name, target, current, int(trace.get("lookups") or sampled), sampled, rate,
+                curves, smallest, {p: entry_overhead_bytes(p) for p in policies}, len(workers),
             )
         )  # fmt: skip
     return out
+
+
+def _service_curve(
+    parts: Sequence[Mapping[str, Any]], sizes: Sequence[int], policy: str, rate: float,
+    *, optimal: bool,
+) -> MissRatioCurve:  # fmt: skip
+    """One policy's curve over the workers' traces (one trace: its curve): each worker's cache
+    sees its own lookups, so at a size per worker the service misses the workers' miss ratios
+    weighted by their lookups."""
+    curves = [
+        miss_ratio_curve(
+            part["keys"], sizes, policy, sample_rate=rate, lookups=part.get("lookups"),
+            optimal=optimal,
+        )
+        for part in parts
+    ]  # fmt: skip
+    if len(curves) == 1:
+        return curves[0]
+    weights = [float(part.get("lookups") or len(part["keys"]) / rate) for part in parts]
+
+    def mean(rows: Sequence[Sequence[float]]) -> tuple[float, ...]:
+        return tuple(
+            sum(w * v for w, v in zip(weights, column, strict=True)) / sum(weights)
+            for column in zip(*rows, strict=True)
+        )
+
+    bounds = [c.optimal for c in curves if c.optimal is not None]
+    return MissRatioCurve(
+        curves[0].policy, curves[0].sizes, mean([c.miss_ratios for c in curves]),
+        mean([[c.cold_miss_ratio] for c in curves])[0],
+        mean(bounds) if len(bounds) == len(curves) else None,
+        sum(c.accesses for c in curves), sum(c.distinct for c in curves), rate,
+    )  # fmt: skip
 
 
 def _pandas() -> Any:
@@ -187,6 +227,7 @@ def sizing_frame(sizings: Sequence[CacheSizing]) -> DataFrame:
             "cache": s.cache,
             "target": s.target,
             "current_size": s.current_size,
+            "workers": s.workers,
             "lookups": s.lookups,
             "sample_rate": s.sample_rate,
             "first_time_share": s.cold_miss_ratio,

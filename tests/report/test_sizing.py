@@ -3,14 +3,16 @@ alone miss it, nothing (and a reason) for a run without traces, and the notebook
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from support import make_run, perf
 
-from perf.cache import MemoryCache
+from perf.cache import MemoryCache, miss_ratio_curve
 from perf.cache.trace import write_traces, zipf_trace
 from perf.report import sizing
+from perf.results.cache_traces import merge_cache_traces
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "cache_sizing.ipynb"
 TARGETS = {"entity_context_cache_hit_rate": 0.70, "correlation_cache_hit_rate": 0.80}
@@ -115,3 +117,31 @@ def test_the_notebook_shows_the_curves_of_a_run_with_traces(tmp_path, targets, c
     html = (run / "report" / "cache_sizing.html").read_text(encoding="utf-8")
     assert "Traceback" not in html and "image/png" in html
     assert "no size can" in html and "meets the target at LRU" in html
+
+
+def test_a_run_of_several_workers_is_sized_per_worker(tmp_path):
+    """Each worker's cache sees its own lookups: the service's curve at a size per worker is
+    the workers' curves weighted by their lookups, and the verdict says it is per worker."""
+    one = traced(zipf_trace(2_000, 1.0, 20_000, seed=1), 100, 1.0)[1]
+    two = traced(zipf_trace(500, 0.8, 5_000, seed=3), 100, 1.0)[1]
+    run = make_run(tmp_path)
+    parts = {}
+    for name, t in (("cache-traces-1.json", one), ("cache-traces-2.json", two)):
+        write_traces(tmp_path / name, {"entity_context": t})
+        parts[name] = json.loads((tmp_path / name).read_text())
+    (run / "cache_traces.json").write_text(json.dumps(merge_cache_traces(parts)))
+    sizes = [50, 200, 1_000]
+    (merged,) = sizing.cache_sizing(run, TARGETS, sizes=sizes)
+    assert merged.workers == 2 and merged.lookups == 25_000 and merged.current_size == 100
+    for policy in ("lru", "sieve"):
+        each = [
+            miss_ratio_curve(t.keys, sizes, policy, lookups=t.lookups, optimal=False)
+            for t in (one, two)
+        ]
+        expected = [(4 * a + b) / 5 for a, b in zip(*(c.miss_ratios for c in each), strict=True)]
+        assert merged.curves[policy].miss_ratios == pytest.approx(expected)
+    assert merged.cold_miss_ratio == pytest.approx(
+        (4 * len(set(one.keys)) / 20_000 + len(set(two.keys)) / 5_000) / 5
+    )
+    assert merged.curves["lru"].optimal is not None
+    assert "per worker, 2 workers" in merged.verdict
