@@ -20,6 +20,7 @@ worker's lookups; the memory a size costs is per worker, times ``workers`` in al
 from __future__ import annotations
 
 import functools
+import math
 import tracemalloc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -97,12 +98,15 @@ class CacheSizing:
         return size * self.bytes_per_entry.get(policy, 0)
 
 
-def size_grid(current: int | None, distinct: int, points: int = 24) -> list[int]:
-    """Sizes from 1 % of the distinct keys to all of them (and the current size), spaced
-    geometrically: a curve's interesting part spans orders of magnitude."""
+def size_grid(current: int | None, distinct: int, per_decade: int = 8) -> list[int]:
+    """Sizes from 1 % of the distinct keys to all of them or the current size, whichever is
+    larger (and the current size itself), ``per_decade`` a factor of ten, spaced
+    geometrically: a curve's interesting part spans orders of magnitude, and a cache sized far
+    above its keys still gets the small sizes that would do."""
     top = max(distinct, current or 0, 1)
-    low = max(1, top // 100)
-    ratio = (top / low) ** (1 / max(points - 1, 1))
+    low = max(1, min(distinct, top) // 100)
+    points = max(2, math.ceil(per_decade * math.log10(top / low)) + 1)
+    ratio = (top / low) ** (1 / (points - 1))
     sizes = {round(low * ratio**i) for i in range(points)} | {top}
     if current:
         sizes.add(current)

@@ -89,6 +89,9 @@ def test_a_run_without_traces_has_nothing_to_size(tmp_path):
 def test_size_grid_spans_the_keys_and_holds_the_current_size():
     grid = sizing.size_grid(current=700, distinct=20_000)
     assert grid[0] == 200 and grid[-1] == 20_000 and 700 in grid and grid == sorted(set(grid))
+    oversized = sizing.size_grid(current=10_000, distinct=220)  # the service's caches
+    assert oversized[0] == 2 and oversized[-1] == 10_000 and len(oversized) > 24
+    assert all(b / a < 1.4 for a, b in zip(oversized[5:], oversized[6:], strict=False))
 
 
 def test_entry_overhead_is_measured_per_policy():
