@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from pandas import DataFrame  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = [
+    "MIN_SAMPLED_KEYS",
     "NO_TRACES",
     "CacheSizing",
     "cache_sizing",
@@ -53,6 +54,9 @@ NO_TRACES = (
     "the default, and not by a run with --host or --trace-rate 0): nothing to size"
 )
 DEFAULT_POLICIES = ("lru", "sieve")
+# Fewer distinct keys than this in a sampled trace: a few keys' luck decides the curve (on the
+# service's caches, 8-46 keys at rate 0.05 put sizes off by up to 80x against rate 1).
+MIN_SAMPLED_KEYS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,7 @@ class CacheSizing:
     smallest: dict[str, int | None] = field(default_factory=dict)  # per policy
     bytes_per_entry: dict[str, int] = field(default_factory=dict)  # cache structures only
     workers: int = 1  # service workers, each with its own cache of the size (per_worker)
+    sampled_keys: int = 0  # distinct keys in the trace(s)
 
     @property
     def cold_miss_ratio(self) -> float:
@@ -74,7 +79,16 @@ class CacheSizing:
 
     @property
     def verdict(self) -> str:
-        """What size meets the target, per policy, or why none can."""
+        """What size meets the target, per policy, or why none can; flagged when the sample
+        is too small to say."""
+        if self.sample_rate < 1.0 and self.sampled_keys < MIN_SAMPLED_KEYS:
+            return (
+                f"{self._verdict()} (rough: only {self.sampled_keys} sampled keys at rate "
+                f"{self.sample_rate:g}; a higher trace rate or a longer run makes it firm)"
+            )
+        return self._verdict()
+
+    def _verdict(self) -> str:
         if self.target is None:
             return "no documented target"
         if self.target > 1.0 - self.cold_miss_ratio:
@@ -163,6 +177,7 @@ def cache_sizing(
         rate = float(trace["rate"])
         current = trace.get("max_entries")
         sampled = sum(len(part["keys"]) for part in parts)
+        sampled_keys = sum(len(set(part["keys"])) for part in parts)
         distinct = max(round(len(set(part["keys"])) / rate) for part in parts)
         grid = list(sizes) if sizes else size_grid(current, distinct)
         curves = {
@@ -177,6 +192,7 @@ def cache_sizing(
             CacheSizing(
                 name, target, current, int(trace.get("lookups") or sampled), sampled, rate,
                 curves, smallest, {p: entry_overhead_bytes(p) for p in policies}, len(workers),
+                sampled_keys,
             )
         )  # fmt: skip
     return out
@@ -234,6 +250,7 @@ def sizing_frame(sizings: Sequence[CacheSizing]) -> DataFrame:
             "workers": s.workers,
             "lookups": s.lookups,
             "sample_rate": s.sample_rate,
+            "sampled_keys": s.sampled_keys,
             "first_time_share": s.cold_miss_ratio,
         }
         for policy, curve in s.curves.items():

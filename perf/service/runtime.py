@@ -11,12 +11,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 from sqlalchemy import text
 
-from perf.cache import CacheManager, CorrelationCache, TwoTierCache
+from perf.cache import (
+    CacheManager,
+    CorrelationCache,
+    EvictionPolicy,
+    LRUPolicy,
+    SievePolicy,
+    TwoTierCache,
+)
 from perf.db import pool_stats, shared_engine_stats
 from perf.errors import ConfigurationError
 from perf.monitor import PerformanceMonitor
@@ -49,6 +57,7 @@ CACHE_TYPES = {
     "llm_response": "two_tier",  # identical prompts, and the last answer per query
     "conversation": "memory",  # conversation histories
 }
+_POLICIES: dict[str, Callable[[], EvictionPolicy]] = {"lru": LRUPolicy, "sieve": SievePolicy}
 _STUB_BASE_URL = "http://llm-stub/v1"  # used with an injected transport only
 log = logging.getLogger(__name__)
 
@@ -89,7 +98,10 @@ class ServiceRuntime:
         s.cache_dir.mkdir(parents=True, exist_ok=True)
         redis_url = s.redis_url.get_secret_value() if s.redis_url is not None else None
         self.caches = CacheManager(
-            cache_dir=s.cache_dir, memory_entries=s.memory_cache_entries, redis_url=redis_url
+            cache_dir=s.cache_dir,
+            memory_entries=s.memory_cache_entries,
+            memory_policy=_POLICIES[s.memory_cache_policy],
+            redis_url=redis_url,
         )
         shared = "two_tier_redis" if s.cache_backend == "redis" else "two_tier"  # all workers
         for name, cache_type in CACHE_TYPES.items():

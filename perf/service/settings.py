@@ -35,6 +35,9 @@ class ServiceSettings(BaseSettings):
     db_busy_timeout_ms: int = Field(default=2000, ge=0)
     cache_dir: Path = Path(".perf-service/cache")
     memory_cache_entries: int = Field(default=10_000, ge=1)
+    memory_cache_policy: Literal["lru", "sieve"] = Field(
+        default="lru", description="eviction policy of every memory cache and memory tier"
+    )
     cache_backend: Literal["sqlite", "redis"] = Field(
         default="sqlite", description="second tier of the two-tier caches; redis: redis_url"
     )

@@ -3,6 +3,7 @@ alone miss it, nothing (and a reason) for a run without traces, and the notebook
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -91,7 +92,7 @@ def test_size_grid_spans_the_keys_and_holds_the_current_size():
     assert grid[0] == 200 and grid[-1] == 20_000 and 700 in grid and grid == sorted(set(grid))
     oversized = sizing.size_grid(current=10_000, distinct=220)  # the service's caches
     assert oversized[0] == 2 and oversized[-1] == 10_000 and len(oversized) > 24
-    assert all(b / a < 1.4 for a, b in zip(oversized[5:], oversized[6:], strict=False))
+    assert all(b / a < 1.4 for a, b in itertools.pairwise(oversized[5:]))
 
 
 def test_entry_overhead_is_measured_per_policy():
@@ -148,3 +149,16 @@ def test_a_run_of_several_workers_is_sized_per_worker(tmp_path):
     )
     assert merged.curves["lru"].optimal is not None
     assert "per worker, 2 workers" in merged.verdict
+
+
+def test_a_verdict_from_few_sampled_keys_says_it_is_rough(tmp_path):
+    run = make_run(tmp_path)
+    _, few = traced(zipf_trace(300, 1.0, 5_000, seed=4), 1_000, 0.1)  # ~30 keys sampled
+    write_traces(run / "cache_traces.json", {"entity_context": few})
+    (rough,) = sizing.cache_sizing(run, TARGETS)
+    assert 0 < rough.sampled_keys < sizing.MIN_SAMPLED_KEYS
+    assert f"(rough: only {rough.sampled_keys} sampled keys at rate 0.1;" in rough.verdict
+    assert (
+        "rough"
+        not in sizing.cache_sizing(run_with_traces(tmp_path / "firm")[0], TARGETS)[1].verdict
+    )

@@ -1,6 +1,7 @@
 """The service's cache traces (``PERF_CACHE_TRACE_RATE``): off, no cache holds a trace and the
 hit path stores plain floats; on, every cache is traced, a reset restarts the traces, and the
-service writes them when it stops."""
+service writes them when it stops. And the memory tiers' policy (``PERF_MEMORY_CACHE_POLICY``),
+which the traces are there to choose."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 from support import primary_names, running_app, small_settings
 
+from perf.cache import LRUPolicy, SievePolicy
 from perf.service.runtime import CACHE_TYPES
 from perf.service.settings import ServiceSettings
 
@@ -39,6 +41,17 @@ def test_with_the_rate_at_zero_no_trace_object_is_on_the_hit_path(tmp_path):
             return sum(tier.stats()["hits"] for tier in tiers.values())
 
     assert asyncio.run(scenario()) > 0
+
+
+@pytest.mark.parametrize(("setting", "policy"), [("lru", LRUPolicy), ("sieve", SievePolicy)])
+def test_the_memory_tiers_run_the_configured_policy(tmp_path, setting, policy):
+    settings = small_settings(tmp_path, memory_cache_policy=setting)
+
+    async def scenario():
+        async with running_app(settings) as (app, _):
+            return {type(tier._policy) for tier in memory_tiers(app).values()}
+
+    assert asyncio.run(scenario()) == {policy}
 
 
 def test_traces_every_cache_restarts_on_reset_and_writes_them_at_stop(tmp_path):
