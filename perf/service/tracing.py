@@ -19,9 +19,7 @@ from pathlib import Path
 
 from perf.cache.trace import start_trace, stop_trace, write_traces
 
-__all__ = ["TRACE_FILE_PREFIX", "CacheTraces"]
-
-TRACE_FILE_PREFIX = "cache-traces-"
+__all__ = ["CacheTraces"]
 
 
 class CacheTraces:
@@ -41,4 +39,4 @@ class CacheTraces:
         """Stop the traces and write them as this process's file; returns its path."""
         traces = {name: stop_trace(cache) for name, cache in self.caches.items()}
         self.directory.mkdir(parents=True, exist_ok=True)
-        return write_traces(self.directory / f"{TRACE_FILE_PREFIX}{os.getpid()}.json", traces)
+        return write_traces(self.directory / f"cache-traces-{os.getpid()}.json", traces)
