@@ -11,6 +11,7 @@ from perf._cache_reports import report_cache
 from perf.cache._validate import DEFAULT_TTL
 from perf.cache.correlation import CorrelationCache
 from perf.cache.memory import MemoryCache
+from perf.cache.policy import EvictionPolicy, LRUPolicy
 from perf.cache.redis_tier import RedisCache
 from perf.cache.sqlite import SQLiteCache
 from perf.cache.tiered import TwoTierCache
@@ -39,7 +40,7 @@ CacheFactory = Callable[["CacheManager", str], Cache]
 
 
 def _memory(manager: CacheManager, name: str) -> Cache:
-    return MemoryCache(manager.memory_entries)
+    return MemoryCache(manager.memory_entries, policy=manager.memory_policy)
 
 
 def _sqlite(manager: CacheManager, name: str) -> Cache:
@@ -47,7 +48,11 @@ def _sqlite(manager: CacheManager, name: str) -> Cache:
 
 
 def _two_tier(manager: CacheManager, name: str) -> Cache:
-    return TwoTierCache(manager.file_for(name), memory_entries=manager.memory_entries)
+    return TwoTierCache(
+        manager.file_for(name),
+        memory_entries=manager.memory_entries,
+        memory_policy=manager.memory_policy,
+    )
 
 
 def _redis(manager: CacheManager, name: str) -> Cache:
@@ -59,6 +64,7 @@ def _two_tier_redis(manager: CacheManager, name: str) -> Cache:
         redis_url=manager.url_for(name),
         redis_namespace=f"perf:{name}:",
         memory_entries=manager.memory_entries,
+        memory_policy=manager.memory_policy,
     )
 
 
@@ -72,6 +78,8 @@ class CacheManager:
     cache built elsewhere. With ``redis_url``, the types ``redis`` (a ``RedisCache`` under
     ``perf:<name>:``) and ``two_tier_redis`` (memory in front of Redis, kept coherent across
     processes) work too; ``redis`` is then also a cache name, as ``sqlite`` is.
+    ``memory_policy`` is the eviction policy of the memory caches and memory tiers it creates
+    (``LRUPolicy``, ``SievePolicy``, ...).
     """
 
     def __init__(
@@ -79,10 +87,12 @@ class CacheManager:
         cache_dir: str | Path | None = None,
         *,
         memory_entries: int = 10_000,
+        memory_policy: Callable[[], EvictionPolicy] = LRUPolicy,
         redis_url: str | None = None,
     ) -> None:
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.memory_entries = memory_entries
+        self.memory_policy = memory_policy
         self.redis_url = redis_url
         self._types: dict[str, CacheFactory] = {
             "memory": _memory,

@@ -10,6 +10,7 @@ from typing import Any
 from perf.cache._validate import DEFAULT_TTL, check_ttl
 from perf.cache.coherence import Coherence
 from perf.cache.memory import MISSING, MemoryCache
+from perf.cache.policy import EvictionPolicy, LRUPolicy
 from perf.cache.redis_tier import RedisCache
 from perf.cache.serializers import Serializer
 from perf.cache.sqlite import SQLiteCache
@@ -27,7 +28,7 @@ class TwoTierCache:
     rejects entries written longer ago than that, whatever their TTL. Memory entries carry
     their write time, so both tiers share one clock (wall time, since the file outlives the
     process). ``serializer``, ``busy_timeout``, ``on_corrupt`` and ``retry_after`` go to the
-    SQLite tier (see SQLiteCache).
+    SQLite tier (see SQLiteCache); ``memory_policy`` is the memory tier's eviction policy.
 
     ``redis_url`` puts a Redis/Valkey server behind the memory tier instead of a file
     (``self.disk`` is then a ``RedisCache`` under ``redis_namespace``; ``serializer``,
@@ -41,6 +42,7 @@ class TwoTierCache:
         cache_db_path: str | Path | None = None,
         *,
         memory_entries: int = 10_000,
+        memory_policy: Callable[[], EvictionPolicy] = LRUPolicy,
         max_disk_bytes: int = 20 * 1024 * 1024,
         default_ttl: float = DEFAULT_TTL,
         clock: Callable[[], float] = time.time,
@@ -59,7 +61,9 @@ class TwoTierCache:
                 f"not both (got {str(cache_db_path)!r} and a redis_url)"
             )
         self._clock = clock
-        self.memory = MemoryCache(memory_entries, default_ttl=default_ttl, clock=clock)
+        self.memory = MemoryCache(
+            memory_entries, default_ttl=default_ttl, policy=memory_policy, clock=clock
+        )
         self.coherence: Coherence | None = None
         self.disk: SQLiteCache | RedisCache | None = (
             None

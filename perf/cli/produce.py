@@ -21,7 +21,14 @@ from perf._internal.processes import handling_signal
 from perf.cli.paths import add_results_dir_option, perf_env, repo_root, results_root
 from perf.cli.report import gate_stage, report_stage
 from perf.errors import EXIT_INTERRUPTED, ConfigurationError
-from perf.loadgen.load_run import LoadOptions, check_host, parse_duration, run_load
+from perf.loadgen.load_run import (
+    DEFAULT_TRACE_RATE,
+    LoadOptions,
+    check_host,
+    parse_duration,
+    run_load,
+    trace_settings,
+)
 from perf.loadgen.workload import WorkloadParams
 from perf.results.files import BENCHMARKS, TOKEN_LOG
 from perf.results.imported import import_locust_run
@@ -101,6 +108,7 @@ def _load_options(args: argparse.Namespace) -> LoadOptions:
         open_rate=args.open_rate,
         processes=args.processes,
         service_workers=args.service_workers,
+        trace_rate=args.trace_rate,
         workload=params,
         targets=Path(args.targets) if args.targets else None,
         progress_seconds=args.progress,
@@ -135,7 +143,10 @@ def _load_stage(folder: RunFolder, repo: Path, options: LoadOptions) -> int:
         tempfile.TemporaryDirectory(prefix="perf-load-") as scratch,
         handling_signal(signal.SIGTERM, _raise_interrupt),
     ):
-        overrides = {} if options.host else _service_overrides(folder.path, Path(scratch))
+        overrides: dict[str, str] = {}
+        if not options.host:
+            overrides = _service_overrides(folder.path, Path(scratch))
+            overrides.update(trace_settings(options, folder.path))
         settings: dict[str, Any] = {"env": perf_env({**os.environ, **overrides})}
         if not options.host:
             settings.update(_service_settings(overrides))
@@ -226,6 +237,11 @@ def _add_load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--service-workers", type=int, default=1, help="uvicorn workers of the service (default 1)"
     )
+    parser.add_argument(
+        "--trace-rate", type=float, default=DEFAULT_TRACE_RATE, metavar="R",
+        help="trace this share of the keys of each of the service's caches into "
+        f"cache_traces.json, for the sizing report (default {DEFAULT_TRACE_RATE:g}; 0: off)",
+    )  # fmt: skip
     parser.add_argument("--targets", help="TOML with the targets (default: pyproject.toml)")
     parser.add_argument(
         "--workload", action="append", metavar="KEY=VALUE",

@@ -10,11 +10,17 @@ memory. When the target asks for more hits than there are repeat lookups, the an
 size can: X % of lookups are first-time" (for a cache filled on demand: one that prefetches
 can beat that floor). A run without traces gives no rows and
 ``NO_TRACES`` says why. TTLs are not modelled (see ``perf.cache.mrc``).
+
+A run of a service with several workers has one trace per worker per cache (each worker has
+its own memory caches: ``perf.results.cache_traces``): sizes are then per worker, each
+worker's curve is computed from its own trace, and the curves are averaged weighted by each
+worker's lookups; the memory a size costs is per worker, times ``workers`` in all.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import tracemalloc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +39,7 @@ if TYPE_CHECKING:
     from pandas import DataFrame  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = [
+    "MIN_SAMPLED_KEYS",
     "NO_TRACES",
     "CacheSizing",
     "cache_sizing",
@@ -43,10 +50,13 @@ __all__ = [
 ]
 
 NO_TRACES = (
-    f"no traces in this run ({CACHE_TRACES} is written by {PRODUCERS[CACHE_TRACES]}): "
-    "nothing to size"
+    f"no traces in this run ({CACHE_TRACES} is written by `{PRODUCERS[CACHE_TRACES]}`, "
+    "the default, and not by a run with --host or --trace-rate 0): nothing to size"
 )
 DEFAULT_POLICIES = ("lru", "sieve")
+# Fewer distinct keys than this in a sampled trace: a few keys' luck decides the curve (on the
+# service's caches, 8-46 keys at rate 0.05 put sizes off by up to 80x against rate 1).
+MIN_SAMPLED_KEYS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +70,8 @@ class CacheSizing:
     curves: dict[str, MissRatioCurve] = field(default_factory=dict)
     smallest: dict[str, int | None] = field(default_factory=dict)  # per policy
     bytes_per_entry: dict[str, int] = field(default_factory=dict)  # cache structures only
+    workers: int = 1  # service workers, each with its own cache of the size (per_worker)
+    sampled_keys: int = 0  # distinct keys in the trace(s)
 
     @property
     def cold_miss_ratio(self) -> float:
@@ -67,7 +79,16 @@ class CacheSizing:
 
     @property
     def verdict(self) -> str:
-        """What size meets the target, per policy, or why none can."""
+        """What size meets the target, per policy, or why none can; flagged when the sample
+        is too small to say."""
+        if self.sample_rate < 1.0 and self.sampled_keys < MIN_SAMPLED_KEYS:
+            return (
+                f"{self._verdict()} (rough: only {self.sampled_keys} sampled keys at rate "
+                f"{self.sample_rate:g}; a higher trace rate or a longer run makes it firm)"
+            )
+        return self._verdict()
+
+    def _verdict(self) -> str:
         if self.target is None:
             return "no documented target"
         if self.target > 1.0 - self.cold_miss_ratio:
@@ -75,8 +96,10 @@ class CacheSizing:
                 f"no size can: {self.cold_miss_ratio:.1%} of lookups are first-time "
                 f"(at most {1.0 - self.cold_miss_ratio:.1%} can hit, target {self.target:.0%})"
             )
+        each = f" per worker, {self.workers} workers" if self.workers > 1 else ""
         found = [
-            f"{policy.upper()} {size:,} entries ({self.memory_bytes(policy, size) / 1e6:.2f} MB)"
+            f"{policy.upper()} {size:,} entries ({self.memory_bytes(policy, size) / 1e6:.2f} MB"
+            f"{each})"
             for policy, size in self.smallest.items()
             if size is not None
         ]
@@ -89,12 +112,15 @@ class CacheSizing:
         return size * self.bytes_per_entry.get(policy, 0)
 
 
-def size_grid(current: int | None, distinct: int, points: int = 24) -> list[int]:
-    """Sizes from 1 % of the distinct keys to all of them (and the current size), spaced
-    geometrically: a curve's interesting part spans orders of magnitude."""
+def size_grid(current: int | None, distinct: int, per_decade: int = 8) -> list[int]:
+    """Sizes from 1 % of the distinct keys to all of them or the current size, whichever is
+    larger (and the current size itself), ``per_decade`` a factor of ten, spaced
+    geometrically: a curve's interesting part spans orders of magnitude, and a cache sized far
+    above its keys still gets the small sizes that would do."""
     top = max(distinct, current or 0, 1)
-    low = max(1, top // 100)
-    ratio = (top / low) ** (1 / max(points - 1, 1))
+    low = max(1, min(distinct, top) // 100)
+    points = max(2, math.ceil(per_decade * math.log10(top / low)) + 1)
+    ratio = (top / low) ** (1 / (points - 1))
     sizes = {round(low * ratio**i) for i in range(points)} | {top}
     if current:
         sizes.add(current)
@@ -144,18 +170,18 @@ def cache_sizing(
     goals = _targets(targets)
     out = []
     for name, trace in sorted(traces.items()):
-        keys: list[int] = trace["keys"]
-        if not keys:
+        workers: list[dict[str, Any]] = trace.get("per_worker") or [trace]
+        parts = [part for part in workers if part["keys"]]
+        if not parts:
             continue
         rate = float(trace["rate"])
         current = trace.get("max_entries")
-        lookups = trace.get("lookups")
-        distinct = round(len(set(keys)) / rate)
+        sampled = sum(len(part["keys"]) for part in parts)
+        sampled_keys = sum(len(set(part["keys"])) for part in parts)
+        distinct = max(round(len(set(part["keys"])) / rate) for part in parts)
         grid = list(sizes) if sizes else size_grid(current, distinct)
         curves = {
-            policy: miss_ratio_curve(
-                keys, grid, policy, sample_rate=rate, lookups=lookups, optimal=index == 0
-            )
+            policy: _service_curve(parts, grid, policy, rate, optimal=index == 0)
             for index, policy in enumerate(policies)
         }
         target = goals.get(f"{name}{HIT_RATE_SUFFIX}")
@@ -164,11 +190,45 @@ def cache_sizing(
         }
         out.append(
             CacheSizing(
-                name, target, current, int(lookups or len(keys)), len(keys), rate, curves,
-                smallest, {p: entry_overhead_bytes(p) for p in policies},
+                name, target, current, int(trace.get("lookups") or sampled), sampled, rate,
+                curves, smallest, {p: entry_overhead_bytes(p) for p in policies}, len(workers),
+                sampled_keys,
             )
         )  # fmt: skip
     return out
+
+
+def _service_curve(
+    parts: Sequence[Mapping[str, Any]], sizes: Sequence[int], policy: str, rate: float,
+    *, optimal: bool,
+) -> MissRatioCurve:  # fmt: skip
+    """One policy's curve over the workers' traces (one trace: its curve): each worker's cache
+    sees its own lookups, so at a size per worker the service misses the workers' miss ratios
+    weighted by their lookups."""
+    curves = [
+        miss_ratio_curve(
+            part["keys"], sizes, policy, sample_rate=rate, lookups=part.get("lookups"),
+            optimal=optimal,
+        )
+        for part in parts
+    ]  # fmt: skip
+    if len(curves) == 1:
+        return curves[0]
+    weights = [float(part.get("lookups") or len(part["keys"]) / rate) for part in parts]
+
+    def mean(rows: Sequence[Sequence[float]]) -> tuple[float, ...]:
+        return tuple(
+            sum(w * v for w, v in zip(weights, column, strict=True)) / sum(weights)
+            for column in zip(*rows, strict=True)
+        )
+
+    bounds = [c.optimal for c in curves if c.optimal is not None]
+    return MissRatioCurve(
+        curves[0].policy, curves[0].sizes, mean([c.miss_ratios for c in curves]),
+        mean([[c.cold_miss_ratio] for c in curves])[0],
+        mean(bounds) if len(bounds) == len(curves) else None,
+        sum(c.accesses for c in curves), sum(c.distinct for c in curves), rate,
+    )  # fmt: skip
 
 
 def _pandas() -> Any:
@@ -187,8 +247,10 @@ def sizing_frame(sizings: Sequence[CacheSizing]) -> DataFrame:
             "cache": s.cache,
             "target": s.target,
             "current_size": s.current_size,
+            "workers": s.workers,
             "lookups": s.lookups,
             "sample_rate": s.sample_rate,
+            "sampled_keys": s.sampled_keys,
             "first_time_share": s.cold_miss_ratio,
         }
         for policy, curve in s.curves.items():

@@ -10,6 +10,7 @@ from typing import Final
 __all__ = [
     "BENCHMARKS",
     "CACHE_TRACES",
+    "CACHE_TRACE_PARTS",
     "COMPARE",
     "COMPARE_DIR",
     "GATE",
@@ -40,6 +41,7 @@ TOKEN_LOG: Final = "tokens.jsonl"  # noqa: S105 - a file name: one record per LL
 LOCUST_PREFIX: Final = "locust"  # Locust's --csv / --json-file prefix: locust_*.csv, locust.json
 LOCUST_HTML: Final = "locust.html"
 CACHE_TRACES: Final = "cache_traces.json"  # sampled key traces per cache (perf.cache.trace)
+CACHE_TRACE_PARTS: Final = "cache_traces.parts"  # the service workers' own, merged at the end
 LOCUST_JSON: Final = f"{LOCUST_PREFIX}.json"  # --json-file: per endpoint, a rounded histogram
 LOCUST_STATS: Final = f"{LOCUST_PREFIX}_stats.csv"  # --csv: per endpoint at the end
 LOCUST_HISTORY: Final = f"{LOCUST_PREFIX}_stats_history.csv"  # --csv: the run second by second
@@ -60,7 +62,7 @@ PRODUCERS: Final = {
     TOKEN_LOG: "perf load",
     LOCUST_JSON: "perf load` (or `locust --json-file locust`, then `perf import-locust",
     GATE: "perf gate",
-    CACHE_TRACES: "a service that writes its caches' traces (README, 'Access traces')",
+    CACHE_TRACES: "perf load --trace-rate 0.05",  # the default rate; a run with 0 has none
     COMPARE: "perf compare",
 }
 

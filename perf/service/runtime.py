@@ -1,20 +1,30 @@
 """ServiceRuntime: builds and tears down everything one app instance uses.
 
 Start: token encodings, the engine and the dataset, named caches (registered with the monitor),
-an incremental analysis run, the cache warm-up, the LLM client and, if enabled, the scheduler.
-Stop: the scheduler, the entity usage (saved for the next warm-up), the LLM client, the caches,
-the token log and the engine's connections.
+an incremental analysis run, the cache warm-up, the LLM client, if enabled the scheduler, and
+if asked the caches' access traces. Stop: the traces (written first), the scheduler, the
+entity usage (saved for the next warm-up), the LLM client, the caches, the token log and the
+engine's connections.
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 from sqlalchemy import text
 
-from perf.cache import CacheManager, CorrelationCache, TwoTierCache
+from perf.cache import (
+    CacheManager,
+    CorrelationCache,
+    EvictionPolicy,
+    LRUPolicy,
+    SievePolicy,
+    TwoTierCache,
+)
 from perf.db import pool_stats, shared_engine_stats
 from perf.errors import ConfigurationError
 from perf.monitor import PerformanceMonitor
@@ -32,6 +42,7 @@ from perf.service.scheduler import AnalysisScheduler
 from perf.service.settings import ServiceSettings
 from perf.service.store import ensure_dataset, open_engine, session_factory
 from perf.service.tokenlog import TokenLog
+from perf.service.tracing import CacheTraces
 from perf.service.workers import WorkerStatsShare, WorkerSync
 from perf.tokens import preload_encodings
 
@@ -46,7 +57,9 @@ CACHE_TYPES = {
     "llm_response": "two_tier",  # identical prompts, and the last answer per query
     "conversation": "memory",  # conversation histories
 }
+_POLICIES: dict[str, Callable[[], EvictionPolicy]] = {"lru": LRUPolicy, "sieve": SievePolicy}
 _STUB_BASE_URL = "http://llm-stub/v1"  # used with an injected transport only
+log = logging.getLogger(__name__)
 
 
 class ServiceRuntime:
@@ -70,6 +83,7 @@ class ServiceRuntime:
         self.started_at = time.time()
         self.startup: dict[str, Any] = {}
         self.workers: WorkerSync | None = None
+        self.traces: CacheTraces | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -84,7 +98,10 @@ class ServiceRuntime:
         s.cache_dir.mkdir(parents=True, exist_ok=True)
         redis_url = s.redis_url.get_secret_value() if s.redis_url is not None else None
         self.caches = CacheManager(
-            cache_dir=s.cache_dir, memory_entries=s.memory_cache_entries, redis_url=redis_url
+            cache_dir=s.cache_dir,
+            memory_entries=s.memory_cache_entries,
+            memory_policy=_POLICIES[s.memory_cache_policy],
+            redis_url=redis_url,
         )
         shared = "two_tier_redis" if s.cache_backend == "redis" else "two_tier"  # all workers
         for name, cache_type in CACHE_TYPES.items():
@@ -134,6 +151,10 @@ class ServiceRuntime:
         )
         if s.analysis_scheduler:
             self.scheduler.start()
+        if s.cache_trace_rate > 0 and s.cache_trace_dir is not None:  # after the warm-up
+            caches = {name: self.caches.cache(name) for name in CACHE_TYPES}
+            self.traces = CacheTraces(caches, s.cache_trace_rate, s.cache_trace_dir)
+            self.traces.start()
         if s.worker_stats_dir is not None:  # one of several workers: share figures
             share = WorkerStatsShare(
                 s.worker_stats_dir, interval_seconds=s.worker_stats_interval_seconds
@@ -158,6 +179,11 @@ class ServiceRuntime:
         return report
 
     async def stop(self) -> None:
+        if self.traces is not None:  # first: nothing after it may lose them
+            try:
+                self.traces.write()
+            except OSError as exc:
+                log.error("could not write the cache traces to %s: %s", self.traces.directory, exc)
         await self.scheduler.stop()
         if self.workers is not None:
             await self.workers.stop()
@@ -186,6 +212,8 @@ class ServiceRuntime:
 
     def _reset_local(self) -> None:
         self.monitor.reset()
+        if self.traces is not None:  # a trace covers what the hit rates count
+            self.traces.start()
         for name in CACHE_TYPES:
             reset = getattr(self.caches.cache(name), "reset_stats", None)
             if reset is not None:

@@ -35,6 +35,9 @@ class ServiceSettings(BaseSettings):
     db_busy_timeout_ms: int = Field(default=2000, ge=0)
     cache_dir: Path = Path(".perf-service/cache")
     memory_cache_entries: int = Field(default=10_000, ge=1)
+    memory_cache_policy: Literal["lru", "sieve"] = Field(
+        default="lru", description="eviction policy of every memory cache and memory tier"
+    )
     cache_backend: Literal["sqlite", "redis"] = Field(
         default="sqlite", description="second tier of the two-tier caches; redis: redis_url"
     )
@@ -101,6 +104,18 @@ class ServiceSettings(BaseSettings):
     )
     worker_stats_interval_seconds: float = Field(default=0.5, gt=0)
 
+    # -- access traces of the caches (perf.cache.trace; `perf load` turns them on) ----------
+    cache_trace_rate: float = Field(
+        default=0.0, ge=0, le=1,
+        description="record the lookups of this share of each cache's keys, by hash (SHARDS); "
+        "0: off, nothing on the hit path",
+    )  # fmt: skip
+    cache_trace_dir: Path | None = Field(
+        default=None,
+        description="where each worker writes its caches' traces when it stops "
+        "(cache-traces-<pid>.json); needed when cache_trace_rate > 0",
+    )
+
     # -- the LLM stub ----------------------------------------------------------------------
     stub_latency_median_ms: float = Field(default=40.0, ge=0)
     stub_latency_p95_ms: float = Field(default=120.0, ge=0)
@@ -146,6 +161,15 @@ class ServiceSettings(BaseSettings):
     def _redis_backend_has_a_url(self) -> ServiceSettings:
         if self.cache_backend == "redis" and not self.redis_url:
             raise ValueError("cache_backend=redis needs redis_url (PERF_REDIS_URL)")
+        return self
+
+    @model_validator(mode="after")
+    def _traces_have_a_folder(self) -> ServiceSettings:
+        if self.cache_trace_rate > 0 and self.cache_trace_dir is None:
+            raise ValueError(
+                "cache_trace_rate > 0 needs cache_trace_dir (PERF_CACHE_TRACE_DIR): the folder "
+                "the traces are written to when the service stops"
+            )
         return self
 
     @property

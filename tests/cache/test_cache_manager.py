@@ -2,7 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from perf.cache import CacheManager, MemoryCache, TwoTierCache, get_cache_manager
+from perf.cache import (
+    CacheManager,
+    LRUPolicy,
+    MemoryCache,
+    SievePolicy,
+    TwoTierCache,
+    get_cache_manager,
+)
 from perf.errors import ConfigurationError
 
 
@@ -77,3 +84,10 @@ def test_correlation_view_shares_the_named_store(tmp_path):
 
 def test_process_wide_manager_is_one_object():
     assert get_cache_manager() is get_cache_manager()
+
+
+def test_memory_policy_applies_to_every_memory_tier(tmp_path):
+    sieve = CacheManager(cache_dir=tmp_path, memory_policy=SievePolicy)
+    memory, tiered = sieve.create("a", "memory"), sieve.create("b", "two_tier")
+    assert type(memory._policy) is SievePolicy and type(tiered.memory._policy) is SievePolicy
+    assert type(CacheManager().cache("memory")._policy) is LRUPolicy  # the default
