@@ -68,9 +68,9 @@ class Topology:
         return [self.switch, *(h.namespace for h in self.hosts.values())]
 
 
-def _ip(*args: str) -> str:
+def _ip(*args: str, check: bool = True) -> str:
     done = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)  # noqa: S603, S607
-    if done.returncode:
+    if done.returncode and check:
         raise NetnsUnavailable(f"`ip {' '.join(args)}` failed: {done.stderr.strip()}")
     return done.stdout
 
@@ -93,15 +93,12 @@ def namespaces(prefix: str = DEFAULT_PREFIX) -> list[str]:
 
 def _remove(namespace: str) -> None:
     """Kill what still runs in ``namespace`` (ours: a safety net), then delete it."""
-    done = subprocess.run(  # noqa: S603
-        ["ip", "netns", "pids", namespace], capture_output=True, text=True, check=False  # noqa: S607
-    )
-    for pid in done.stdout.split():
+    for pid in _ip("netns", "pids", namespace, check=False).split():
         try:
             os.kill(int(pid), signal.SIGKILL)
         except ProcessLookupError:
             pass
-    subprocess.run(["ip", "netns", "delete", namespace], capture_output=True, check=False)  # noqa: S603, S607
+    _ip("netns", "delete", namespace, check=False)
 
 
 def _alive(pid: int) -> bool:
@@ -117,9 +114,7 @@ def _alive(pid: int) -> bool:
 def remove_stale(prefix: str = DEFAULT_PREFIX) -> list[str]:
     """Delete the namespaces ``<prefix><pid>-...`` whose process ``pid`` is gone."""
     owner = re.compile(rf"^{re.escape(prefix)}(\d+)-")
-    stale = [
-        n for n in namespaces(prefix) if (m := owner.match(n)) and not _alive(int(m.group(1)))
-    ]
+    stale = [n for n in namespaces(prefix) if (m := owner.match(n)) and not _alive(int(m.group(1)))]
     for name in stale:
         _remove(name)
     return stale

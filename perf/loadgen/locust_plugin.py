@@ -44,6 +44,7 @@ from perf.results.targets import (
 )
 
 MAX_IN_FLIGHT_PER_USER = 100  # open model: beyond this a user's arrivals queue (and say so)
+_USERS_PER_WORKER = 1_000_000
 
 _state: dict[str, Any] = {"recorder": RequestRecorder(None)}
 _user_numbers = itertools.count()
@@ -110,7 +111,10 @@ class ServiceUser(HttpUser):
     """One person using the assistant: asks questions, the dashboard polls health and stats."""
 
     def on_start(self) -> None:
-        self.generator = QueryGenerator(_state["params"], _state["catalog"], next(_user_numbers))
+        # distributed: each worker its own users (seeds, conversations); local runs index 0
+        worker = max(0, getattr(self.environment.runner, "worker_index", 0))
+        number = worker * _USERS_PER_WORKER + next(_user_numbers)
+        self.generator = QueryGenerator(_state["params"], _state["catalog"], number)
         options = self.environment.parsed_options
         users = options.num_users or self.environment.runner.target_user_count or 1
         rate = float(getattr(options, "perf_open_rate", 0.0) or 0.0)

@@ -2,13 +2,14 @@
 
 It keeps the exact latencies per endpoint in memory too, so the ``quitting`` hook can check
 the SLOs on exact percentiles in a local run. Under ``--processes`` / ``--worker`` each worker
-writes ``<log>.worker-<pid>.jsonl`` beside the log; ``perf load`` merges them.
+writes ``<log>.worker-<host>-<pid>.jsonl`` beside the log; ``perf load`` merges them.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,9 @@ _FLUSH_EVERY = 500
 
 
 def worker_log_path(log_path: Path) -> Path:
-    return log_path.with_name(f"{log_path.stem}.worker-{os.getpid()}{log_path.suffix}")
+    """This process's part of ``log_path``: named apart from other hosts' sharing the folder."""
+    name = f"{log_path.stem}.worker-{socket.gethostname()}-{os.getpid()}{log_path.suffix}"
+    return log_path.with_name(name)
 
 
 class RequestRecorder:
