@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -40,6 +41,7 @@ from perf.results.files import (
     MONITOR_HISTORY,
     REQUEST_LOG,
     SERVICE_LOG,
+    WRITING_SUFFIX,
     worker_request_log_glob,
 )
 from perf.results.manifest import LOAD_STAGE, SLO_CHECKS, SUMMARY, expected_interval_ms
@@ -198,10 +200,25 @@ def check_host(url: str) -> None:
         ) from exc
 
 
+def _wait_for_workers(run: Path, timeout_seconds: float, say: Say) -> None:
+    """Wait until every worker's request log is complete (renamed from ``.writing`` when the
+    worker quits, maybe after the master: on another host); an unfinished one (a worker that
+    died) is merged as far as it got."""
+    deadline = time.monotonic() + timeout_seconds
+    while writing := sorted(run.glob(worker_request_log_glob() + WRITING_SUFFIX)):
+        if time.monotonic() > deadline:
+            say(f"[perf load] workers did not finish their request logs: merging {writing} as is")
+            for log in writing:
+                log.replace(log.with_name(log.name.removesuffix(WRITING_SUFFIX)))
+            return
+        time.sleep(0.2)
+
+
 def _collect(folder: RunFolder, url: str | None, say: Say) -> dict[str, Any]:
     """Merge the workers' request logs and fetch ``monitor.json``; returns the manifest's
     record of the merge: each worker log's record count by file name."""
     run = folder.path
+    _wait_for_workers(run, 60.0, say)
     parts = sorted(run.glob(worker_request_log_glob()))
     merged: dict[str, int] = {}
     if parts:

@@ -98,11 +98,12 @@ def _setup(environment: Any, **_: Any) -> None:
     _state["params"] = params
     _state["catalog"] = catalog_from_dataset(params)
     log_path = Path(options.perf_request_log) if options.perf_request_log else None
-    if log_path is not None and isinstance(environment.runner, WorkerRunner):
+    worker = isinstance(environment.runner, WorkerRunner)
+    if log_path is not None and worker:
         log_path = worker_log_path(log_path)
     if isinstance(environment.runner, MasterRunner):
         log_path = None  # the workers see the requests
-    recorder = RequestRecorder(log_path)
+    recorder = RequestRecorder(log_path, staged=worker)
     _state["recorder"] = recorder
     environment.events.request.add_listener(recorder.on_request)
 
@@ -199,7 +200,7 @@ def _locust_percentile(environment: Any, name: str, q: float) -> float | None:
 def _check_slos(environment: Any, **_: Any) -> None:
     """Apply the latency SLOs: exact percentiles in a local run, Locust's on a master."""
     recorder: RequestRecorder = _state["recorder"]
-    recorder.flush()
+    recorder.finish()
     if isinstance(environment.runner, WorkerRunner):
         return
     option = getattr(environment.parsed_options, "perf_targets", "")
