@@ -259,13 +259,14 @@ def start_redis(net: Topology, scratch: Path, started: list[subprocess.Popen[byt
     if binary is None:
         raise RuntimeError("--redis needs redis-server or valkey-server (Debian packages)")
     address = net["redis"].address
-    redis = start_process(
-        net["redis"].command([binary, "--bind", address, "--port", str(REDIS_PORT),
-                              "--protected-mode", "no", "--dir", str(scratch), "--save", "",
-                              "--appendonly", "no", "--maxmemory", "256mb",
-                              "--maxmemory-policy", "allkeys-lru", "--loglevel", "warning"]),
-        env=os.environ, cwd=ROOT,
-    )  # fmt: skip
+    with (scratch / "redis.log").open("wb") as log:  # the child keeps its own copy
+        redis = start_process(
+            net["redis"].command([binary, "--bind", address, "--port", str(REDIS_PORT),
+                                  "--protected-mode", "no", "--dir", str(scratch), "--save", "",
+                                  "--appendonly", "no", "--maxmemory", "256mb",
+                                  "--maxmemory-policy", "allkeys-lru", "--loglevel", "warning"]),
+            env=os.environ, cwd=ROOT, log=log,
+        )  # fmt: skip
     started.append(redis)
     wait_until_up(net, "service", "redis", REDIS_PORT, "tcp", redis)
     say(f"redis (pid {redis.pid}) on {address}:{REDIS_PORT}")

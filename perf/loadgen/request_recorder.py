@@ -34,9 +34,12 @@ class RequestRecorder:
     """Receives Locust ``request`` events; buffers rows and appends them to a JSONL file."""
 
     def __init__(self, path: Path | None, *, staged: bool = False) -> None:
-        """``staged``: append to ``<path>.writing``, renamed to ``path`` by ``finish()``."""
+        """``staged``: append to ``<path>.writing`` (made at once: a reader sees that this
+        process has a log to come), renamed to ``path`` by ``finish()``."""
         self.path = path
         self._writing = path.with_name(path.name + WRITING_SUFFIX) if path and staged else path
+        if staged and self._writing is not None:
+            self._writing.touch()
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self._rows: list[str] = []
         self._seen_queries: set[str] = set()

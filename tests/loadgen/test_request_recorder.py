@@ -22,9 +22,10 @@ def test_a_workers_log_is_named_by_host_and_pid_and_staged_until_it_finishes(tmp
     assert final.name.startswith(f"requests.worker-{socket.gethostname()}-")
     assert final.suffix == ".jsonl"
     recorder = RequestRecorder(final, staged=True)
+    writing = final.with_name(final.name + ".writing")
+    assert writing.is_file()  # at once: the merge waits for a worker that has sent nothing yet
     _record(recorder, 3)
     recorder.flush()
-    writing = final.with_name(final.name + ".writing")
     assert writing.is_file() and not final.exists()  # a reader knows it is not complete
     _record(recorder, 2)
     recorder.finish()
