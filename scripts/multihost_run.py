@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -215,8 +216,9 @@ def run(args: argparse.Namespace, options: LoadOptions, load_arguments: list[str
             started.append(master)
             say(f"Locust master (pid {master.pid}) on {master_address}; starting {len(workers)} "
                 "workers")  # fmt: skip
+            command = locust_worker_command(run_dir, master_address, options, ROOT)
+            say(f"each worker runs: {shlex.join(command)}")
             for name in workers:
-                command = locust_worker_command(run_dir, master_address, options, ROOT)
                 worker = start_process(
                     net[name].command([*command, "--loglevel", "WARNING"]), env=os.environ,
                     cwd=ROOT,
