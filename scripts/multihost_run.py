@@ -83,7 +83,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--progress", type=float, default=2.0, help="progress every N s")
     parser.add_argument("--redis", action="store_true",
                         help="a redis-server host as the service's second cache tier")  # fmt: skip
-    parser.add_argument("--out", help="the run folder (default: a new results/runs/<run-id>)")
+    parser.add_argument("--out", help="the run folder (default: a new run under "
+                        "$PERF_RESULTS_DIR, else results/)")  # fmt: skip
     parser.add_argument("--prefix", default=DEFAULT_PREFIX, help="namespace name prefix")
     args = parser.parse_args(argv)
     if not 1 <= args.workers <= 50:
@@ -96,8 +97,11 @@ def load_options(args: argparse.Namespace) -> tuple[LoadOptions, list[str]]:
     workload = {}
     for item in args.workload:
         key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigurationError(f"bad --workload {item!r}: use KEY=VALUE")
+        known = WorkloadParams.__dataclass_fields__
+        if not sep or key not in known:
+            raise ConfigurationError(
+                f"bad --workload {item!r}: use KEY=VALUE with KEY one of {sorted(known)}"
+            )
         workload[key] = value
     try:
         params = WorkloadParams.from_mapping(workload)
@@ -176,7 +180,8 @@ def service_env(run: Path, scratch: Path, token: str, redis_url: str | None) -> 
 
 def run(args: argparse.Namespace, options: LoadOptions, load_arguments: list[str]) -> int:
     out = Path(args.out).resolve() if args.out else None
-    folder = create_run(ROOT / "results", repo=ROOT, run_dir=out)
+    results = Path(os.environ.get("PERF_RESULTS_DIR") or ROOT / "results")  # as perf load's
+    folder = create_run(results, repo=ROOT, run_dir=out)
     run_dir = folder.path
     workers = [f"worker{k}" for k in range(1, args.workers + 1)]
     hosts = ["service", "master", *workers, *(["redis"] if args.redis else [])]
