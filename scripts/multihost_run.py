@@ -33,7 +33,13 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from perf._internal.netns import DEFAULT_PREFIX, NetnsUnavailable, Topology, topology
+from perf._internal.netns import (
+    DEFAULT_PREFIX,
+    NetnsUnavailable,
+    Topology,
+    check_netns,
+    topology,
+)
 from perf._internal.processes import handling_signal, start_process, stop_process
 from perf.errors import ConfigurationError
 from perf.loadgen.load_run import LoadOptions, locust_worker_command, parse_duration
@@ -239,9 +245,10 @@ def run(args: argparse.Namespace, options: LoadOptions, load_arguments: list[str
             names = {h.address: h.name for h in net.hosts.values()}
             seen = ", ".join(f"{names.get(p, '?')} {p}" for p in sorted(peers))
             say(f"the service had connections from: {seen or 'no one'}")
+            deadline = time.monotonic() + 30  # a worker quits when its master does
             for worker in started[started.index(master) + 1 :]:
                 try:
-                    worker.wait(timeout=30)  # a worker quits when its master does
+                    worker.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     say(f"worker pid {worker.pid} did not quit with the master: stopping it")
         except KeyboardInterrupt:
@@ -284,6 +291,7 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     try:
         options, load_arguments = load_options(args)
+        check_netns()
         return run(args, options, load_arguments)
     except (ConfigurationError, NetnsUnavailable, FileExistsError) as exc:
         print(f"multihost_run: {exc}", file=sys.stderr)
