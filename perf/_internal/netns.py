@@ -144,7 +144,13 @@ def topology(
         return namespace
 
     try:
-        switch = add(base + _SWITCH)
+        try:
+            switch = add(base + _SWITCH)
+        except NetnsUnavailable as exc:
+            raise NetnsUnavailable(
+                f"cannot create a network namespace here ({exc}): a container needs "
+                "CAP_SYS_ADMIN and CAP_NET_ADMIN (e.g. docker run --privileged)"
+            ) from exc
         _ip("-n", switch, "link", "add", "br0", "type", "bridge")
         _ip("-n", switch, "link", "set", "br0", "up")
         found: dict[str, Host] = {}
