@@ -191,7 +191,9 @@ def run(args: argparse.Namespace, options: LoadOptions, load_arguments: list[str
     run_dir = folder.path
     workers = [f"worker{k}" for k in range(1, args.workers + 1)]
     hosts = ["service", "master", *workers, *(["redis"] if args.redis else [])]
-    started: list[subprocess.Popen[bytes]] = []  # stopped in reverse order
+    # By host; stopped master first: its perf load ends the Locust run as on Ctrl-C (the
+    # workers told to quit, their logs merged, the manifest finished), then the rest.
+    started: dict[str, subprocess.Popen[bytes]] = {}
     code = 1
     with (
         handling_signal(signal.SIGTERM, _interrupt),
@@ -212,7 +214,7 @@ def run(args: argparse.Namespace, options: LoadOptions, load_arguments: list[str
                                         "--host", address, "--port", str(SERVICE_PORT)]),
                 env=service_env(run_dir, scratch, token, redis_url), cwd=ROOT, log=service_log,
             )  # fmt: skip
-            started.append(service)
+            started["service"] = service
             url = f"http://{address}:{SERVICE_PORT}"
             say(f"service (pid {service.pid}) starting on {url}; waiting for /health")
             wait_until_up(net, "master", "service", SERVICE_PORT, "http", service)
@@ -224,7 +226,7 @@ def run(args: argparse.Namespace, options: LoadOptions, load_arguments: list[str
                                        master_address, *load_arguments]),
                 env={**os.environ, "PERF_ADMIN_TOKEN": token}, cwd=ROOT,
             )  # fmt: skip
-            started.append(master)
+            started["master"] = master
             say(f"Locust master (pid {master.pid}) on {master_address}; starting {len(workers)} "
                 "workers")  # fmt: skip
             command = locust_worker_command(run_dir, master_address, options, ROOT)
@@ -234,7 +236,7 @@ def run(args: argparse.Namespace, options: LoadOptions, load_arguments: list[str
                     net[name].command([*command, "--loglevel", "WARNING"]), env=os.environ,
                     cwd=ROOT,
                 )  # fmt: skip
-                started.append(worker)
+                started[name] = worker
                 say(f"{name} (pid {worker.pid}) on {net[name].address}")
 
             peers: set[str] = set()
@@ -246,7 +248,7 @@ def run(args: argparse.Namespace, options: LoadOptions, load_arguments: list[str
             seen = ", ".join(f"{names.get(p, '?')} {p}" for p in sorted(peers))
             say(f"the service had connections from: {seen or 'no one'}")
             deadline = time.monotonic() + 30  # a worker quits when its master does
-            for worker in started[started.index(master) + 1 :]:
+            for worker in (started[name] for name in workers):
                 try:
                     worker.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
@@ -258,8 +260,10 @@ def run(args: argparse.Namespace, options: LoadOptions, load_arguments: list[str
             say(f"failed: {exc}; see {run_dir / SERVICE_LOG}")
         finally:
             with handling_signal(signal.SIGINT, signal.SIG_IGN):
-                for process in reversed(started):
-                    stop_process(process, grace_seconds=20.0)
+                for name in ["master", *workers, "service", "redis"]:
+                    if name in started:  # perf load's cleanup may wait for Locust and the logs
+                        grace = 120.0 if name == "master" else 20.0
+                        stop_process(started[name], grace_seconds=grace)
     left = sorted(p.name for p in run_dir.glob(worker_request_log_glob()))
     if left:
         say(f"request logs not merged into {REQUEST_LOG}: {left}")
@@ -268,7 +272,7 @@ def run(args: argparse.Namespace, options: LoadOptions, load_arguments: list[str
     return code
 
 
-def start_redis(net: Topology, scratch: Path, started: list[subprocess.Popen[bytes]]) -> str:
+def start_redis(net: Topology, scratch: Path, started: dict[str, subprocess.Popen[bytes]]) -> str:
     binary = shutil.which("valkey-server") or shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("--redis needs redis-server or valkey-server (Debian packages)")
@@ -281,7 +285,7 @@ def start_redis(net: Topology, scratch: Path, started: list[subprocess.Popen[byt
                                   "--maxmemory-policy", "allkeys-lru", "--loglevel", "warning"]),
             env=os.environ, cwd=ROOT, log=log,
         )  # fmt: skip
-    started.append(redis)
+    started["redis"] = redis
     wait_until_up(net, "service", "redis", REDIS_PORT, "tcp", redis)
     say(f"redis (pid {redis.pid}) on {address}:{REDIS_PORT}")
     return f"redis://{address}:{REDIS_PORT}/0"

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from support import ROOT
@@ -19,8 +22,13 @@ from perf._internal.netns import NetnsUnavailable, namespaces, topology
 from perf.results.requests_log import read_request_log
 
 PREFIX = f"perfnet-test{os.getpid()}-"  # never a prefix another run uses
-ENV = dict(os.environ)
-FAST_USERS = ["--workload", "think_min_s=0.05", "--workload", "think_max_s=0.2"]
+ENV = {**os.environ, "PERF_DATASET_SCALE": "0.1"}  # a small home: the service starts sooner
+FAST_USERS = ["--workload", "think_min_s=0.05", "--workload", "think_max_s=0.2",
+              "--workload", "dataset_scale=0.1"]  # fmt: skip
+
+
+def multihost(*args: str) -> list[str]:
+    return [sys.executable, "scripts/multihost_run.py", "--prefix", PREFIX, *args, *FAST_USERS]
 
 
 @pytest.fixture(scope="module")
@@ -119,9 +127,8 @@ def _summary_shape(run):
 def test_a_multihost_run_has_the_shape_of_a_single_process_run(netns, tmp_path):
     run = tmp_path / "multihost"
     done = subprocess.run(
-        [sys.executable, "scripts/multihost_run.py", "--duration", "10s", "--workers", "2",
-         "--users", "6", "--spawn-rate", "6", "--out", str(run), "--prefix", PREFIX,
-         "--workload", "health_weight=4", *FAST_USERS],
+        multihost("--duration", "10s", "--workers", "2", "--users", "6", "--spawn-rate", "6",
+                  "--out", str(run), "--workload", "health_weight=4"),
         capture_output=True, text=True, timeout=300, cwd=ROOT, env=ENV, check=False,
     )  # fmt: skip
     output = done.stdout + done.stderr
@@ -154,7 +161,7 @@ def test_a_multihost_run_has_the_shape_of_a_single_process_run(netns, tmp_path):
     local = subprocess.run(
         [sys.executable, "-m", "perf.cli", "load", "--users", "3", "--spawn-rate", "3",
          "--duration", "4s", "--run-dir", str(single), "--workload", "health_weight=4",
-         *FAST_USERS],
+         *FAST_USERS[:4]],  # dataset_scale: from PERF_DATASET_SCALE, as for our own service
         capture_output=True, text=True, timeout=180, cwd=ROOT, env=ENV, check=False,
     )  # fmt: skip
     assert local.returncode in {0, 3}, local.stdout + local.stderr
@@ -167,3 +174,36 @@ def test_a_multihost_run_has_the_shape_of_a_single_process_run(netns, tmp_path):
     assert gate.returncode in {0, 1}, gate.stdout + gate.stderr  # a verdict, not bad input
     checks = {c["name"] for c in json.loads((run / "gate.json").read_text())["checks"]}
     assert {"query_latency_p95_ms", "health_p95_ms", "tokens_per_query_max"} <= checks
+
+
+@pytest.mark.slow
+def test_an_interrupted_multihost_run_stops_every_host_and_removes_the_namespaces(netns, tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        multihost("--duration", "120s", "--users", "2", "--out", str(run)),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=ENV,
+    )  # fmt: skip
+    watchdog = threading.Timer(240, proc.kill)
+    watchdog.start()
+    pids = []
+    try:
+        for line in proc.stdout:
+            if "(pid " in line:
+                pids.append(int(line.split("(pid ", 1)[1].split(")")[0]))
+            if "[perf load] elapsed" in line:  # the workers are sending
+                break
+        proc.send_signal(signal.SIGINT)
+        output = proc.communicate(timeout=120)[0]
+    finally:
+        watchdog.cancel()
+    assert proc.returncode == 130, output
+    assert "interrupted: stopping every host's processes" in output
+    assert len(pids) == 4  # the service, the master, two workers
+    for pid in pids:
+        assert (
+            not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+        )
+    assert namespaces(PREFIX) == []
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["stages"]["load"]["status"] == "interrupted", output
+    assert (run / "requests.jsonl").is_file() and not list(run.glob("requests.worker-*"))
