@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install browser lint typecheck unit bench load report gate compare lab clean
+.PHONY: run test install browser iproute2 lint typecheck unit bench load report gate compare lab clean
 
 RUN ?= latest
 BASE ?= HEAD
@@ -30,6 +30,16 @@ browser:
 	      --no-install-recommends chromium fonts-dejavu-core; } >"$$log" 2>&1 || \
 	  { cat "$$log" >&2; rm -f "$$log"; exit 1; }; rm -f "$$log"; }
 	@chromium --version 2>/dev/null
+
+# iproute2's `ip` (Debian) for the multi-host test (network namespaces); idempotent and quiet.
+# Needs root, as the namespaces do; without `ip` that test skips and says why.
+iproute2:
+	@command -v ip >/dev/null 2>&1 || { \
+	  log=$$(mktemp) && \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends iproute2; } >"$$log" 2>&1 || \
+	  { cat "$$log" >&2; rm -f "$$log"; exit 1; }; rm -f "$$log"; }
+	@ip -V
 
 lint: install
 	$(BIN)/ruff check .

@@ -111,10 +111,19 @@ def _wait_group_gone(pgid: int, *, timeout_seconds: float) -> bool:
     return False
 
 
-def http_json(method: str, url: str, body: Any = None, *, timeout: float = 10.0) -> Any:
+def http_json(
+    method: str,
+    url: str,
+    body: Any = None,
+    *,
+    timeout: float = 10.0,
+    headers: Mapping[str, str] | None = None,
+) -> Any:
     """Send one request and decode the JSON answer (``None`` for an empty body)."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - http(s) URLs
+    request = urllib.request.Request(  # noqa: S310 - http(s) URLs
+        url, data=data, method=method, headers=dict(headers or {})
+    )
     request.add_header("Content-Type", "application/json")
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
         payload = response.read()

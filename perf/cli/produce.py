@@ -107,6 +107,8 @@ def _load_options(args: argparse.Namespace) -> LoadOptions:
         host=args.host,
         open_rate=args.open_rate,
         processes=args.processes,
+        expect_workers=args.expect_workers,
+        master_bind_host=args.master_bind_host,
         service_workers=args.service_workers,
         trace_rate=args.trace_rate,
         workload=params,
@@ -234,6 +236,13 @@ def _add_load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="load an already running service at this URL instead")
     parser.add_argument("--open-rate", type=float, help="open model: total requests per second")
     parser.add_argument("--processes", type=int, help="Locust worker processes (distributed)")
+    parser.add_argument(
+        "--expect-workers", type=int, metavar="N",
+        help="Locust master for N workers on other hosts (README, 'Several hosts'); needs --host",
+    )  # fmt: skip
+    parser.add_argument(
+        "--master-bind-host", default="*", help="with --expect-workers: the address to listen on"
+    )
     parser.add_argument(
         "--service-workers", type=int, default=1, help="uvicorn workers of the service (default 1)"
     )

@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -45,6 +46,7 @@ from perf.results.files import (
     MONITOR_HISTORY,
     REQUEST_LOG,
     SERVICE_LOG,
+    WRITING_SUFFIX,
     worker_request_log_glob,
 )
 from perf.results.manifest import LOAD_STAGE, SLO_CHECKS, SUMMARY, expected_interval_ms
@@ -62,6 +64,7 @@ __all__ = [
     "LoadOptions",
     "check_host",
     "format_summary",
+    "locust_worker_command",
     "parse_duration",
     "run_load",
     "trace_settings",
@@ -96,6 +99,10 @@ class LoadOptions:
     host: str | None = None
     open_rate: float | None = None
     processes: int | None = None
+    # distributed over hosts: Locust's master waits for this many workers started elsewhere
+    # (`locust_worker_command`), listening on master_bind_host
+    expect_workers: int | None = None
+    master_bind_host: str = "*"
     service_workers: int = 1
     trace_rate: float = DEFAULT_TRACE_RATE  # of our own service's caches; 0: no traces
     workload: WorkloadParams = field(default_factory=WorkloadParams)
@@ -113,6 +120,13 @@ class LoadOptions:
             raise ConfigurationError(f"--open-rate must be > 0 requests/s, got {self.open_rate}")
         if self.processes is not None and self.processes < 1:
             raise ConfigurationError(f"--processes must be at least 1, got {self.processes}")
+        if self.expect_workers is not None and (
+            self.expect_workers < 1 or self.processes or not self.host
+        ):
+            raise ConfigurationError(
+                f"--expect-workers {self.expect_workers}: needs at least 1, --host (a service "
+                "the workers' hosts reach) and no --processes"
+            )
         if self.history_seconds <= 0:
             raise ConfigurationError(f"--history must be > 0 seconds, got {self.history_seconds}")
         if not 0.0 <= self.trace_rate <= 1.0:
@@ -136,11 +150,25 @@ class LoadOptions:
             "model": "open" if self.open_rate else "closed",
             "open_rate": self.open_rate,
             "locust_processes": self.processes,
+            "locust_workers": self.expect_workers,
             "service_workers": self.service_workers,
             "cache_trace_rate": None if self.host else self.trace_rate,  # None: not our service
             "history_seconds": self.history_seconds,
             **self.workload.as_dict(),
         }
+
+
+def _perf_arguments(run: Path, options: LoadOptions, repo: Path) -> list[str]:
+    """The plugin's options: the same for a local run, a master and its workers."""
+    arguments = [
+        "--perf-request-log", str(run / REQUEST_LOG),
+        "--perf-progress", f"{options.progress_seconds:g}",
+        "--perf-targets", str(options.targets or repo / "pyproject.toml"),
+        "--perf-open-rate", f"{options.open_rate or 0:g}",
+    ]  # fmt: skip
+    for key, value in options.workload.as_dict().items():
+        arguments += [f"--perf-{key.replace('_', '-')}", str(value)]
+    return arguments
 
 
 def _locust_command(run: Path, url: str, options: LoadOptions, repo: Path) -> list[str]:
@@ -151,16 +179,28 @@ def _locust_command(run: Path, url: str, options: LoadOptions, repo: Path) -> li
         "--run-time", f"{max(1, math.ceil(options.duration_seconds))}s", "--stop-timeout", "10",
         "--csv", str(run / LOCUST_PREFIX), "--csv-full-history", "--html", str(run / LOCUST_HTML),
         "--json-file", str(run / LOCUST_PREFIX), "--only-summary",
-        "--perf-request-log", str(run / REQUEST_LOG),
-        "--perf-progress", f"{options.progress_seconds:g}",
-        "--perf-targets", str(options.targets or repo / "pyproject.toml"),
-        "--perf-open-rate", f"{options.open_rate or 0:g}",
+        *_perf_arguments(run, options, repo),
     ]  # fmt: skip
-    for key, value in options.workload.as_dict().items():
-        command += [f"--perf-{key.replace('_', '-')}", str(value)]
     if options.processes:
         command += ["--processes", str(options.processes)]
+    if options.expect_workers:
+        wait = f"{options.startup_timeout_seconds:g}"
+        command += ["--master", "--master-bind-host", options.master_bind_host,
+                    "--expect-workers", str(options.expect_workers),
+                    "--expect-workers-max-wait", wait]  # fmt: skip
     return command
+
+
+def locust_worker_command(
+    run: Path, master_host: str, options: LoadOptions, repo: Path, *, python: str = sys.executable
+) -> list[str]:
+    """One Locust worker of an ``expect_workers`` run, on any host that reaches the master:
+    the same plugin options, its request log beside ``run``'s (merged by the master's
+    ``perf load`` when the folder is shared, e.g. over NFS)."""
+    return [
+        python, "-m", "locust", "-f", str(repo / "loadtests" / "locustfile.py"),
+        "--worker", "--master-host", master_host, *_perf_arguments(run, options, repo),
+    ]  # fmt: skip
 
 
 def check_host(url: str) -> None:
@@ -175,10 +215,31 @@ def check_host(url: str) -> None:
         ) from exc
 
 
-def _collect(folder: RunFolder, url: str | None, say: Say) -> None:
+def _wait_for_workers(run: Path, timeout_seconds: float, say: Say) -> None:
+    """Wait until every worker's request log is complete (renamed from ``.writing`` when the
+    worker quits, maybe after the master: on another host); an unfinished one (a worker that
+    died) is merged as far as it got."""
+    deadline = time.monotonic() + timeout_seconds
+    while writing := sorted(run.glob(worker_request_log_glob() + WRITING_SUFFIX)):
+        if time.monotonic() > deadline:
+            say(f"[perf load] workers did not finish their request logs: merging {writing} as is")
+            for log in writing:
+                log.replace(log.with_name(log.name.removesuffix(WRITING_SUFFIX)))
+            return
+        time.sleep(0.2)
+
+
+def _collect(folder: RunFolder, url: str | None, say: Say) -> dict[str, Any]:
+    """Merge the workers' request logs and fetch ``monitor.json``; returns the manifest's
+    record of the merge: each worker log's record count by file name."""
     run = folder.path
+    _wait_for_workers(run, 60.0, say)
     parts = sorted(run.glob(worker_request_log_glob()))
+    merged: dict[str, int] = {}
     if parts:
+        for part in parts:
+            with part.open(encoding="utf-8") as lines:
+                merged[part.name] = sum(1 for line in lines if line.strip())
         merge_request_logs(parts, run / REQUEST_LOG)
         for part in parts:
             part.unlink()
@@ -189,6 +250,7 @@ def _collect(folder: RunFolder, url: str | None, say: Say) -> None:
             write_json_atomic(run / MONITOR, stats)
         except (urllib.error.URLError, OSError, ValueError) as exc:
             say(f"[perf load] could not fetch {url}/performance/stats for {MONITOR}: {exc}")
+    return {"merged_request_logs": merged} if merged else {}
 
 
 def _results(folder: RunFolder, options: LoadOptions, repo: Path) -> dict[str, Any]:
@@ -252,10 +314,12 @@ def _stop_service(
         )
 
 
-def _reset_stats(url: str, say: Say) -> None:
-    """Zero the service's figures, so the run's figures are the run's alone."""
+def _reset_stats(url: str, token: str | None, say: Say) -> None:
+    """Zero the service's figures, so the run's figures are the run's alone (``token``: its
+    admin token, needed beyond loopback)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        http_json("POST", f"{url}/admin/reset-stats")
+        http_json("POST", f"{url}/admin/reset-stats", headers=headers)
     except (urllib.error.URLError, OSError) as exc:
         say(f"[perf load] could not reset the service's stats ({exc}); numbers include warm-up")
 
@@ -293,8 +357,9 @@ def run_load(
             wait_for_http(
                 f"{url}/health", timeout_seconds=options.startup_timeout_seconds, process=service
             )
-        stopping.callback(_collect, folder, url, say)  # while the service still answers
-        _reset_stats(url, say)
+        # while the service still answers
+        stopping.callback(lambda: extra.update(_collect(folder, url, say)))
+        _reset_stats(url, service_env.get("PERF_ADMIN_TOKEN"), say)
         say(f"[perf load] service ready at {url}; running Locust for {options.duration_seconds:g}s")
         history = HistorySampler(
             url, folder.path / MONITOR_HISTORY, every_seconds=options.history_seconds

@@ -44,6 +44,7 @@ from perf.results.targets import (
 )
 
 MAX_IN_FLIGHT_PER_USER = 100  # open model: beyond this a user's arrivals queue (and say so)
+_USERS_PER_WORKER = 1_000_000
 
 _state: dict[str, Any] = {"recorder": RequestRecorder(None)}
 _user_numbers = itertools.count()
@@ -97,11 +98,12 @@ def _setup(environment: Any, **_: Any) -> None:
     _state["params"] = params
     _state["catalog"] = catalog_from_dataset(params)
     log_path = Path(options.perf_request_log) if options.perf_request_log else None
-    if log_path is not None and isinstance(environment.runner, WorkerRunner):
+    worker = isinstance(environment.runner, WorkerRunner)
+    if log_path is not None and worker:
         log_path = worker_log_path(log_path)
     if isinstance(environment.runner, MasterRunner):
         log_path = None  # the workers see the requests
-    recorder = RequestRecorder(log_path)
+    recorder = RequestRecorder(log_path, staged=worker)
     _state["recorder"] = recorder
     environment.events.request.add_listener(recorder.on_request)
 
@@ -110,7 +112,10 @@ class ServiceUser(HttpUser):
     """One person using the assistant: asks questions, the dashboard polls health and stats."""
 
     def on_start(self) -> None:
-        self.generator = QueryGenerator(_state["params"], _state["catalog"], next(_user_numbers))
+        # distributed: each worker its own users (seeds, conversations); local runs index 0
+        worker = max(0, getattr(self.environment.runner, "worker_index", 0))
+        number = worker * _USERS_PER_WORKER + next(_user_numbers)
+        self.generator = QueryGenerator(_state["params"], _state["catalog"], number)
         options = self.environment.parsed_options
         users = options.num_users or self.environment.runner.target_user_count or 1
         rate = float(getattr(options, "perf_open_rate", 0.0) or 0.0)
@@ -195,7 +200,7 @@ def _locust_percentile(environment: Any, name: str, q: float) -> float | None:
 def _check_slos(environment: Any, **_: Any) -> None:
     """Apply the latency SLOs: exact percentiles in a local run, Locust's on a master."""
     recorder: RequestRecorder = _state["recorder"]
-    recorder.flush()
+    recorder.finish()
     if isinstance(environment.runner, WorkerRunner):
         return
     option = getattr(environment.parsed_options, "perf_targets", "")

@@ -28,6 +28,7 @@ __all__ = [
     "REQUEST_LOG",
     "SERVICE_LOG",
     "TOKEN_LOG",
+    "WRITING_SUFFIX",
     "compare_round_file",
     "worker_request_log_glob",
 ]
@@ -45,6 +46,7 @@ CACHE_TRACE_PARTS: Final = "cache_traces.parts"  # the service workers' own, mer
 LOCUST_JSON: Final = f"{LOCUST_PREFIX}.json"  # --json-file: per endpoint, a rounded histogram
 LOCUST_STATS: Final = f"{LOCUST_PREFIX}_stats.csv"  # --csv: per endpoint at the end
 LOCUST_HISTORY: Final = f"{LOCUST_PREFIX}_stats_history.csv"  # --csv: the run second by second
+WRITING_SUFFIX: Final = ".writing"  # a worker's request log until that worker has quit
 SERVICE_LOG: Final = "service.log"  # our own service's output during a load run
 GATE: Final = "gate.json"  # every check with its target, measured value and verdict
 COMPARE: Final = "compare.json"  # perf compare: BASE against HEAD, per benchmark and verdict

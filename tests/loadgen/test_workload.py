@@ -8,7 +8,12 @@ from collections import Counter
 import pytest
 
 from perf.errors import ConfigurationError
-from perf.loadgen.load_run import LoadOptions, parse_duration
+from perf.loadgen.load_run import (
+    LoadOptions,
+    _locust_command,
+    locust_worker_command,
+    parse_duration,
+)
 from perf.loadgen.workload import (
     Catalog,
     QueryGenerator,
@@ -119,3 +124,41 @@ def test_load_options_refuse_nonsense():
     with pytest.raises(ConfigurationError, match="--open-rate"):
         LoadOptions(open_rate=-1)
     assert LoadOptions(open_rate=5).recorded()["model"] == "open"
+
+
+def test_a_master_for_workers_elsewhere_and_its_workers_share_the_plugin_options(tmp_path):
+    options = LoadOptions(
+        host="http://10.0.0.2:8000", expect_workers=2, master_bind_host="10.0.0.3",
+        open_rate=4, workload=WorkloadParams(zipf_s=1.2),
+    )  # fmt: skip
+    master = _locust_command(tmp_path, options.host, options, tmp_path)
+    worker = locust_worker_command(tmp_path, "10.0.0.3", options, tmp_path, python="python3")
+    at = master.index("--master")
+    assert master[at : at + 5] == [
+        "--master", "--master-bind-host", "10.0.0.3", "--expect-workers", "2",
+    ]  # fmt: skip
+    assert worker[:5] == [
+        "python3",
+        "-m",
+        "locust",
+        "-f",
+        str(tmp_path / "loadtests/locustfile.py"),
+    ]
+    assert worker[5:8] == ["--worker", "--master-host", "10.0.0.3"]
+    plugin = worker[8:]  # the request log, the open rate, the workload: as the master's
+    assert plugin == master[master.index("--perf-request-log") : at]
+    assert plugin[plugin.index("--perf-zipf-s") :][:2] == ["--perf-zipf-s", "1.2"]
+    assert options.recorded()["locust_workers"] == 2
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"expect_workers": 2},  # no --host: the workers could not reach our loopback service
+        {"expect_workers": 2, "host": "http://h:1", "processes": 2},
+        {"expect_workers": 0, "host": "http://h:1"},
+    ],
+)
+def test_expect_workers_needs_a_reachable_host_and_no_local_processes(options):
+    with pytest.raises(ConfigurationError, match="--expect-workers"):
+        LoadOptions(**options)
