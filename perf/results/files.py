@@ -10,12 +10,15 @@ from typing import Final
 __all__ = [
     "BENCHMARKS",
     "CACHE_TRACES",
+    "CAPACITY",
+    "CAPACITY_DIR",
     "COMPARE",
     "COMPARE_DIR",
     "GATE",
     "LOCUST_HISTORY",
     "LOCUST_HTML",
     "LOCUST_JSON",
+    "LOCUST_LOG",
     "LOCUST_PREFIX",
     "LOCUST_STATS",
     "MANIFEST",
@@ -27,6 +30,7 @@ __all__ = [
     "REQUEST_LOG",
     "SERVICE_LOG",
     "TOKEN_LOG",
+    "capacity_step_dir",
     "compare_round_file",
     "worker_request_log_glob",
 ]
@@ -44,6 +48,9 @@ LOCUST_JSON: Final = f"{LOCUST_PREFIX}.json"  # --json-file: per endpoint, a rou
 LOCUST_STATS: Final = f"{LOCUST_PREFIX}_stats.csv"  # --csv: per endpoint at the end
 LOCUST_HISTORY: Final = f"{LOCUST_PREFIX}_stats_history.csv"  # --csv: the run second by second
 SERVICE_LOG: Final = "service.log"  # our own service's output during a load run
+LOCUST_LOG: Final = "locust.log"  # Locust's output, where perf keeps it (a capacity step)
+CAPACITY: Final = "capacity.json"  # perf load --find-capacity: every step and the knee
+CAPACITY_DIR: Final = "capacity"  # its steps: one folder each with the step's Locust outputs
 GATE: Final = "gate.json"  # every check with its target, measured value and verdict
 COMPARE: Final = "compare.json"  # perf compare: BASE against HEAD, per benchmark and verdict
 COMPARE_DIR: Final = "compare"  # its rounds: pytest-benchmark JSON + log per side and process
@@ -62,6 +69,7 @@ PRODUCERS: Final = {
     GATE: "perf gate",
     CACHE_TRACES: "a service that writes its caches' traces (README, 'Access traces')",
     COMPARE: "perf compare",
+    CAPACITY: "perf load --find-capacity",
 }
 
 
@@ -75,3 +83,9 @@ def compare_round_file(side: str, index: int) -> str:
     """``compare/<side>-<NN>.json``: one benchmark process of ``perf compare`` (``base`` or
     ``head``, 1-based), pytest-benchmark's own JSON; its output log has the suffix ``.log``."""
     return f"{COMPARE_DIR}/{side}-{index:02d}.json"
+
+
+def capacity_step_dir(search: str, index: int) -> str:
+    """``capacity/<search>/step-NN``: one step of a capacity search (1-based), holding the
+    step's ``requests.jsonl``, Locust's outputs and its log."""
+    return f"{CAPACITY_DIR}/{search}/step-{index:02d}"

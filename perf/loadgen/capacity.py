@@ -1,0 +1,375 @@
+"""``perf load --find-capacity``: the highest open-model arrival rate the service sustains.
+
+The service starts once per search (as in ``perf load``) and stays up; each step is one Locust
+run at a fixed open-model rate into its own folder (``capacity/<search>/step-NN``), with a fresh
+workload seed so no step replays the queries of the one before. A judge, injected (it lives in
+``perf.report.capacity``: this module never imports the report), reads the step's request log
+and says ``pass`` (sustained), ``fail`` or ``inconclusive``; inconclusive counts as not
+sustained. The rate grows by ``factor`` until a step is not sustained, then is bisected
+(geometric mean) between the highest sustained rate and the lowest unsustained one above it,
+until they are within ``resolution`` of each other or ``max_steps`` have run.
+
+``capacity.json`` is rewritten after every step, so Ctrl-C or a failure keeps what was measured.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from perf._internal import Say
+from perf._internal.atomic import write_json_atomic
+from perf._internal.processes import handling_signal, start_process, stop_process, wait_for_http
+from perf.errors import EXIT_INTERRUPTED, ConfigurationError
+from perf.loadgen.cpu import CpuSampler, find_descendant, process_table
+from perf.loadgen.load_run import LoadOptions, _locust_command, _start_service
+from perf.results.files import (
+    CAPACITY,
+    LOCUST_LOG,
+    REQUEST_LOG,
+    SERVICE_LOG,
+    capacity_step_dir,
+    worker_request_log_glob,
+)
+from perf.results.manifest import CAPACITY_STAGE
+from perf.results.requests_log import merge_request_logs, read_request_log
+from perf.results.runs import RunFolder
+
+__all__ = [
+    "CapacityOptions",
+    "Judge",
+    "Search",
+    "bracket",
+    "knee",
+    "next_rate",
+    "run_capacity",
+]
+
+PASS = "pass"  # noqa: S105 - a verdict, not a password
+MIN_RATE = 0.1  # requests/s: the search does not go below this
+LOCUST_EXIT_CODES = {0, 1, 3}  # finished; some requests failed; its own SLO hook missed
+
+# (step folder, offered requests/s, CPU cores used per role over the step or None) -> the
+# step's verdict ("verdict": pass / fail / inconclusive, "reason", and its measurements)
+Judge = Callable[[Path, float, Mapping[str, float] | None], dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityOptions:
+    start_rate: float = 5.0  # requests/s of the first step
+    factor: float = 2.0  # the rate grows by this until a step is not sustained
+    resolution: float = 0.1  # stop once the bracket's high / low <= 1 + resolution
+    max_steps: int = 8
+    step_seconds: float = 30.0
+    pause_seconds: float = 2.0  # between steps: the previous step's stragglers drain
+
+    def __post_init__(self) -> None:
+        if self.start_rate < MIN_RATE:
+            raise ConfigurationError(
+                f"--start-rate must be at least {MIN_RATE} requests/s, got {self.start_rate:g}"
+            )
+        if self.factor <= 1:
+            raise ConfigurationError(f"--factor must be > 1 (e.g. 2), got {self.factor:g}")
+        if self.resolution <= 0:
+            raise ConfigurationError(
+                f"--resolution must be > 0 (e.g. 0.1: within 10 %), got {self.resolution:g}"
+            )
+        if self.max_steps < 2:
+            raise ConfigurationError(f"--max-steps must be at least 2, got {self.max_steps}")
+        if self.step_seconds < 2:
+            raise ConfigurationError(
+                f"--step-duration must be at least 2 s, got {self.step_seconds:g} s"
+            )
+
+    def recorded(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """One search: its folder name, what it is, and the service's extra environment."""
+
+    name: str
+    label: str
+    env: Mapping[str, str]
+    start_rate: float | None = None  # default: the options' start rate
+
+
+# -- the search, as pure functions of the verdicts so far ------------------------------------
+
+
+def bracket(steps: Sequence[tuple[float, str]]) -> tuple[float | None, float | None]:
+    """``(low, high)``: the highest sustained rate, and the lowest rate above it that was not
+    sustained (``None`` when there is none yet). ``steps`` are ``(rate, verdict)``."""
+    passed = [rate for rate, verdict in steps if verdict == PASS]
+    low = max(passed) if passed else None
+    above = [r for r, v in steps if v != PASS and (low is None or r > low)]
+    return low, (min(above) if above else None)
+
+
+def next_rate(steps: Sequence[tuple[float, str]], options: CapacityOptions) -> float | None:
+    """The rate of the next step, or ``None`` when the search is done."""
+    if not steps:
+        return options.start_rate
+    if len(steps) >= options.max_steps:
+        return None
+    low, high = bracket(steps)
+    if high is None:
+        assert low is not None  # steps without a failure all passed
+        return low * options.factor
+    if low is None:
+        lower = high / options.factor
+        return lower if lower >= MIN_RATE else None
+    if high / low <= 1 + options.resolution:
+        return None
+    return math.sqrt(low * high)
+
+
+def knee(steps: Sequence[Mapping[str, Any]], options: CapacityOptions) -> dict[str, Any]:
+    """The highest sustained offered rate with its bracket, and in words."""
+    low, high = bracket([(s["offered_rate"], s["verdict"]) for s in steps])
+    best = next((s for s in steps if s["offered_rate"] == low and s["verdict"] == PASS), None)
+    below = [s["offered_rate"] for s in steps if low and s["offered_rate"] < low]
+    dips = [r for r in below if next(s for s in steps if s["offered_rate"] == r)["verdict"] != PASS]
+    if low is None:
+        lowest = min((s["offered_rate"] for s in steps), default=None)
+        message = (
+            "no step was sustained"
+            + (f" (the lowest, {lowest:g} requests/s, was not)" if lowest else "")
+            + ": lower --start-rate"
+        )
+    elif high is None:
+        message = (
+            f"every step was sustained, up to {low:.3g} requests/s: the limit is higher; "
+            "raise --max-steps or --start-rate"
+        )
+    else:
+        message = f"sustained {low:.3g} requests/s; not sustained at {high:.3g}"
+    if dips:
+        message += f" (lower rates not sustained too: {', '.join(f'{r:.3g}' for r in dips)})"
+    return {
+        "rate": low,
+        "bracket": [low, high],
+        "resolved": low is not None and high is not None and high / low <= 1 + options.resolution,
+        "achieved_rate": None if best is None else best.get("achieved_rate"),
+        "step": None if best is None else best["index"],
+        "service_cpu_ms_per_request": None
+        if best is None
+        else best.get("service_cpu_ms_per_request"),
+        "message": message,
+    }
+
+
+def ratio(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``second``'s knee over ``first``'s, with the bracket the two brackets allow."""
+    (low1, high1), (low2, high2) = first["bracket"], second["bracket"]
+    if not low1 or not low2:
+        return None
+    return {"rate": low2 / low1, "bracket": [low2 / high1 if high1 else None,
+                                             high2 / low1 if high2 else None]}  # fmt: skip
+
+
+# -- running it ------------------------------------------------------------------------------
+
+
+class _SearchFailed(RuntimeError):
+    """A step could not run (Locust crashed, the service died): the search stops there."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What every search and step of one ``run_capacity`` shares."""
+
+    folder: RunFolder
+    load: LoadOptions
+    repo: Path
+    judge: Judge
+    say: Say
+    document: dict[str, Any]  # capacity.json, rewritten after every step
+
+    def save(self) -> None:
+        write_json_atomic(self.folder.path / CAPACITY, self.document)
+
+
+def run_capacity(
+    folder: RunFolder,
+    options: CapacityOptions,
+    load: LoadOptions,
+    searches: Sequence[Search],
+    *,
+    repo: Path,
+    service_env: Mapping[str, str],
+    settings: Mapping[str, Any],
+    judge: Judge,
+    say: Say = print,
+) -> int:
+    """Run every search into ``folder`` (a ``RunFolder``); 0, 1 on a failure, 130 on Ctrl-C.
+    A later search starts at the knee of the one before (when higher than the start rate)."""
+    folder.begin_stage(
+        CAPACITY_STAGE, command=["perf", *sys.argv[1:]],
+        settings={**settings, "capacity": options.recorded()}, workload=load.recorded(),
+    )  # fmt: skip
+    document: dict[str, Any] = {
+        "endpoint": "/query", "options": options.recorded(), "workload": load.recorded(),
+        "searches": [], "ratio": None,
+    }  # fmt: skip
+    context = _Context(folder, load, repo, judge, say, document)
+    exit_code, status = 0, "finished"
+    entry: dict[str, Any] = {}
+    try:
+        start = options.start_rate
+        for search in searches:
+            entry = {"name": search.name, "label": search.label, "env": dict(search.env),
+                     "status": "running", "steps": [], "knee": None}  # fmt: skip
+            document["searches"].append(entry)
+            own = dataclasses.replace(options, start_rate=start)
+            _search(context, search, entry, own, {**service_env, **search.env})
+            entry["status"] = "finished"
+            start = max(options.start_rate, entry["knee"]["rate"] or 0.0)
+    except KeyboardInterrupt:
+        say("[perf capacity] interrupted: stopping Locust and the service")
+        exit_code, status = EXIT_INTERRUPTED, "interrupted"
+        entry["status"] = status
+    except (_SearchFailed, RuntimeError, TimeoutError) as exc:
+        say(f"[perf capacity] the search stopped: {exc}")
+        exit_code, status = 1, "failed"
+        entry.update(status=status, error=str(exc))
+    finally:
+        with handling_signal(signal.SIGINT, signal.SIG_IGN):  # let the record be written
+            done = [s for s in document["searches"] if s["knee"]]
+            if len(done) == 2:
+                document["ratio"] = ratio(done[0]["knee"], done[1]["knee"])
+            context.save()
+            knees = {s["name"]: s["knee"] for s in document["searches"]}
+            folder.finish_stage(CAPACITY_STAGE, exit_code=exit_code, status=status,
+                                extra={"knees": knees})  # fmt: skip
+    for search in document["searches"]:
+        if search["knee"]:
+            say(f"[perf capacity] {search['label']}: {search['knee']['message']}")
+    if document["ratio"]:
+        say(f"[perf capacity] {done[1]['label']} / {done[0]['label']}: "
+            f"{document['ratio']['rate']:.2f}x")  # fmt: skip
+    return exit_code
+
+
+def _search(
+    context: _Context,
+    search: Search,
+    entry: dict[str, Any],
+    options: CapacityOptions,
+    env: Mapping[str, str],
+) -> None:
+    """One search against one service (started here unless ``--host``)."""
+    load, say = context.load, context.say
+    service: subprocess.Popen[bytes] | None = None
+    log: IO[bytes] | None = None
+    roles: dict[str, int] = {}
+    try:
+        if load.host:
+            url = load.host.rstrip("/")
+        else:
+            where = context.folder.path / capacity_step_dir(search.name, 1).rpartition("/")[0]
+            where.mkdir(parents=True, exist_ok=True)
+            log = (where / SERVICE_LOG).open("wb")
+            service, url = _start_service(load, env, context.repo, log, say)
+            wait_for_http(f"{url}/health", timeout_seconds=load.startup_timeout_seconds,
+                          process=service)  # fmt: skip
+            roles["service"] = service.pid
+            stub = find_descendant(process_table(), service.pid, "stub-llm")
+            if stub is not None:
+                roles["stub"] = stub
+        say(f"[perf capacity] {search.label}: service at {url}")
+        steps: list[dict[str, Any]] = entry["steps"]
+        while (rate := next_rate([(s["offered_rate"], s["verdict"]) for s in steps],
+                                 options)) is not None:  # fmt: skip
+            if steps:
+                time.sleep(options.pause_seconds)
+            step = _step(context, search, len(steps) + 1, rate,
+                         options=options, url=url, env=env, roles=roles)  # fmt: skip
+            steps.append(step)
+            entry["knee"] = knee(steps, options)
+            context.save()
+            if service is not None and service.poll() is not None:
+                raise _SearchFailed(
+                    f"the service exited (code {service.returncode}) during step {step['index']}"
+                )
+    finally:
+        if service is not None:
+            stop_process(service)
+        if log is not None:
+            log.close()
+
+
+def _step(
+    context: _Context, search: Search, index: int, rate: float, *, options: CapacityOptions,
+    url: str, env: Mapping[str, str], roles: Mapping[str, int],
+) -> dict[str, Any]:  # fmt: skip
+    """One Locust run at ``rate`` into its step folder, judged."""
+    load, say = context.load, context.say
+    relative = capacity_step_dir(search.name, index)
+    where = context.folder.path / relative
+    where.mkdir(parents=True, exist_ok=True)
+    seed = load.workload.seed + index - 1  # a fresh query stream per step
+    step_load = dataclasses.replace(
+        load, open_rate=rate, duration_seconds=options.step_seconds, spawn_rate=float(load.users),
+        workload=dataclasses.replace(load.workload, seed=seed),
+    )  # fmt: skip
+    say(f"[perf capacity] {search.name} step {index}: {rate:.3g} requests/s for "
+        f"{options.step_seconds:g} s")  # fmt: skip
+    with (where / LOCUST_LOG).open("wb") as out:
+        command = _locust_command(where, url, step_load, context.repo)
+        locust = start_process(command, env=env, cwd=context.repo,
+                               log=out)  # fmt: skip
+        try:
+            with CpuSampler(lambda: {**roles, "generator": locust.pid}) as sampler:
+                code = locust.wait()
+        finally:
+            with handling_signal(signal.SIGINT, signal.SIG_IGN):
+                stop_process(locust, grace_seconds=20.0)
+    _merge_worker_logs(where)
+    step: dict[str, Any] = {"index": index, "offered_rate": rate, "seed": seed,
+                            "folder": relative, "seconds": options.step_seconds,
+                            "locust_exit_code": code}  # fmt: skip
+    if code not in LOCUST_EXIT_CODES:
+        raise _SearchFailed(f"Locust exited with code {code} in step {index}: see "
+                            f"{where / LOCUST_LOG}")  # fmt: skip
+    window = _send_window(where / REQUEST_LOG)
+    cpu = sampler.between(*window) if window else None
+    seconds = window[1] - window[0] if window else 0.0
+    step["cpu"] = {role: {"seconds": s, "cores": s / seconds} for role, s in (cpu or {}).items()}
+    try:
+        step.update(
+            context.judge(where, rate, {r: c["cores"] for r, c in step["cpu"].items()} or None)
+        )
+    except (ValueError, OSError) as exc:
+        step.update(verdict="inconclusive", reason=f"could not judge the step: {exc}")
+    if cpu and "service" in cpu and step.get("requests"):
+        step["service_cpu_ms_per_request"] = cpu["service"] * 1000 / step["requests"]
+    say(f"[perf capacity] {search.name} step {index}: {step['verdict']} at {rate:.3g} "
+        f"requests/s: {step['reason']}")  # fmt: skip
+    return step
+
+
+def _merge_worker_logs(where: Path) -> None:
+    """Under ``--processes`` each Locust worker writes its own log: merge them."""
+    parts = sorted(where.glob(worker_request_log_glob()))
+    if parts:
+        merge_request_logs(parts, where / REQUEST_LOG)
+        for part in parts:
+            part.unlink()
+
+
+def _send_window(log: Path) -> tuple[float, float] | None:
+    """The first and last send times of a step's requests (the CPU figures' window)."""
+    if not log.is_file():
+        return None
+    times = [r.timestamp for r in read_request_log(log)]
+    return (min(times), max(times)) if len(times) > 1 else None

@@ -1,0 +1,255 @@
+"""Capacity: whether one step of ``perf load --find-capacity`` was sustained, and the capacity
+notebook's frames and tables.
+
+The judge (``judge_step``, injected into ``perf.loadgen.capacity``) reads a step's request log
+the way the gate reads a load run's: MSER-5 cuts the warm-up of each endpoint's latency series,
+P50 / P95 / P99 of what follows come with their order-statistic 95 % intervals, and each latency
+target of ``[tool.perf.targets]`` is a pass / fail / inconclusive check on its interval. The
+step's steady window is the primary endpoint's (``/query``) after its cut; in it:
+
+- achieved rate: responses that *completed* within the window, per second (a saturated service
+  completes fewer than the open model sends); at least ``MIN_ACHIEVED`` (95 %) of offered;
+- errors: at most ``MAX_ERROR_RATE`` (1 %) of the requests sent in the window.
+
+``pass`` (sustained): every target passes, the rate is achieved, errors within bound. ``fail``:
+any of them missed. ``inconclusive``: a target's interval straddles it; or a miss while the load
+generator used at least ``GENERATOR_BUSY`` of a core (then the generator, not the service, may be
+what fell short). Inconclusive counts as not sustained, and says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from perf.report.checks import request_steady
+from perf.report.display import Table, fmt_ms, fmt_percent
+from perf.report.verdicts import FAIL, INCONCLUSIVE, PASS, Check, Steady, steady_check
+from perf.results.files import CAPACITY, REQUEST_LOG
+from perf.results.readers import RunPath, run_file
+from perf.results.requests_log import RequestRecord, read_request_log
+from perf.results.targets import LATENCY_SLOS
+
+if TYPE_CHECKING:
+    from pandas import DataFrame  # type: ignore[import-untyped, unused-ignore]
+
+__all__ = [
+    "GENERATOR_BUSY",
+    "MAX_ERROR_RATE",
+    "MIN_ACHIEVED",
+    "capacity_knees",
+    "capacity_steps",
+    "judge_records",
+    "judge_step",
+    "knees_table",
+    "read_capacity",
+    "steps_table",
+]
+
+PRIMARY = "/query"
+QUANTILES = (0.5, 0.95, 0.99)
+MIN_ACHIEVED = 0.95
+MAX_ERROR_RATE = 0.01
+GENERATOR_BUSY = 0.9  # cores: a Locust process this busy may be the bottleneck itself
+
+
+def judge_step(
+    step: Path, offered_rate: float, cores: Mapping[str, float] | None, *,
+    targets: Mapping[str, float],
+) -> dict[str, Any]:  # fmt: skip
+    """The verdict and measurements of the step whose folder is ``step`` (``perf.loadgen.
+    capacity.Judge``, once ``targets`` are bound)."""
+    log = step / REQUEST_LOG
+    records = read_request_log(log) if log.is_file() else []
+    return judge_records(records, offered_rate, cores, targets)
+
+
+def _short(check: Check) -> str:
+    iv = check.interval or {}
+    return (f"{check.name} {check.measured:,.0f} ms [{iv.get('low', 0):,.0f}, "
+            f"{iv.get('high', 0):,.0f}] vs {check.target} ms: {check.verdict}")  # fmt: skip
+
+
+def judge_records(
+    records: Sequence[RequestRecord],
+    offered_rate: float,
+    cores: Mapping[str, float] | None,
+    targets: Mapping[str, float],
+) -> dict[str, Any]:
+    """``judge_step`` on records already read (all endpoints of one step)."""
+    primary = sorted((r for r in records if r.name == PRIMARY), key=lambda r: r.timestamp)
+    if len(primary) < 2:
+        return {"verdict": FAIL, "requests": len(records),
+                "reason": f"fewer than two {PRIMARY} responses recorded in the step"}  # fmt: skip
+    endpoints: dict[str, Any] = {}
+    checks: list[Check] = []
+    window: Steady | None = None
+    for name in sorted({r.name for r in records}):
+        rows = [r for r in records if r.name == name]
+        per_q = {q: request_steady(rows, q, f"{name} latency per request") for q in QUANTILES}
+        endpoints[name] = {
+            "count": len(rows),
+            **{f"p{round(q * 100)}_ms": s.interval.as_dict() for q, s in per_q.items()},
+            "window": per_q[0.95].window(),
+        }
+        window = per_q[0.95] if name == PRIMARY else window
+        for slo in LATENCY_SLOS:
+            if slo.endpoint == name and slo.target_key in targets and slo.quantile in per_q:
+                checks.append(steady_check(
+                    slo.target_key, "<", targets[slo.target_key], per_q[slo.quantile], unit="ms",
+                    source=REQUEST_LOG, what=f"P{round(slo.quantile * 100)} of {name}",
+                ))  # fmt: skip
+    assert window is not None  # PRIMARY has rows
+    start = primary[window.truncation.cut].timestamp
+    end = primary[-1].timestamp
+    if end - start <= 0:
+        start = primary[0].timestamp
+    seconds = end - start
+    sent = [r for r in records if start <= r.timestamp <= end]
+    errors = sum(not r.ok for r in sent)
+    completed = sum(r.ok and start <= r.timestamp + r.latency_ms / 1000 <= end for r in records)
+    achieved = completed / seconds
+    error_rate = errors / len(sent) if sent else 0.0
+    failed = [_short(c) for c in checks if c.verdict == FAIL]
+    unsure = [_short(c) for c in checks if c.verdict == INCONCLUSIVE]
+    if any(c.verdict == INCONCLUSIVE and not (c.window or {}).get("settled", True) for c in checks):
+        unsure.append("latency still rising at the end of the step: a warm-up, or a queue that "
+                      "keeps growing (at or past the limit)")  # fmt: skip
+    share = achieved / offered_rate
+    rate = f"achieved {achieved:,.3g} of {offered_rate:,.3g} requests/s ({share:.0%})"
+    if share < MIN_ACHIEVED:
+        failed.append(f"{rate} < {MIN_ACHIEVED:.0%}")
+    if error_rate > MAX_ERROR_RATE:
+        failed.append(f"{errors} errors ({error_rate:.1%} > {MAX_ERROR_RATE:.0%})")
+    busy = (cores or {}).get("generator")
+    if failed and busy is not None and busy >= GENERATOR_BUSY:
+        verdict = INCONCLUSIVE
+        reasons = [f"the load generator used {busy:.2f} of a core: it may be what fell short",
+                   *failed]  # fmt: skip
+    elif failed:
+        verdict, reasons = FAIL, failed
+    elif unsure:
+        verdict, reasons = INCONCLUSIVE, unsure
+    else:
+        verdict = PASS
+        reasons = [*(_short(c) for c in checks), rate, f"{errors} errors"]
+    return {
+        "verdict": verdict,
+        "reason": "; ".join(reasons),
+        "requests": len(records),
+        "achieved_rate": achieved,
+        "achieved_share": share,
+        "errors": errors,
+        "error_rate": error_rate,
+        "window": {
+            "start": start,
+            "end": end,
+            "seconds": seconds,
+            "warmup_seconds": start - primary[0].timestamp,
+        },
+        "endpoints": endpoints,
+        "checks": [c.as_dict() for c in checks],
+    }
+
+
+# -- the notebook's frames and tables --------------------------------------------------------
+
+
+def read_capacity(run: RunPath) -> dict[str, Any]:
+    """``capacity.json`` of ``run`` (``MissingRunFileError`` saying how to make one)."""
+    import json  # noqa: PLC0415 - the module's judge does not need it
+
+    data: dict[str, Any] = json.loads(run_file(run, CAPACITY).read_text(encoding="utf-8"))
+    return data
+
+
+def _pandas() -> Any:
+    import pandas  # type: ignore[import-untyped, unused-ignore]  # noqa: PLC0415 - ~0.5 s
+
+    return pandas
+
+
+def capacity_steps(run: RunPath) -> DataFrame:
+    """One row per step of every search: offered and achieved rate, ``/query`` P50 / P95 / P99
+    with their intervals (``p95_ms``, ``p95_low``, ``p95_high``...), errors, verdict and reason,
+    CPU cores of the service, the stub and the generator, service CPU ms per request."""
+    rows = []
+    for search in read_capacity(run)["searches"]:
+        for step in search["steps"]:
+            row: dict[str, Any] = {
+                "search": search["name"], "label": search["label"], "step": step["index"],
+                "offered_rate": step["offered_rate"], "achieved_rate": step.get("achieved_rate"),
+                "errors": step.get("errors"), "error_rate": step.get("error_rate"),
+                "verdict": step["verdict"], "reason": step.get("reason", ""),
+                "service_cpu_ms_per_request": step.get("service_cpu_ms_per_request"),
+            }  # fmt: skip
+            primary = (step.get("endpoints") or {}).get(PRIMARY) or {}
+            for q in QUANTILES:
+                key = f"p{round(q * 100)}"
+                iv = primary.get(f"{key}_ms") or {}
+                row |= {f"{key}_ms": iv.get("estimate"), f"{key}_low": iv.get("low"),
+                        f"{key}_high": iv.get("high")}  # fmt: skip
+            for role in ("service", "stub", "generator"):
+                row[f"{role}_cores"] = ((step.get("cpu") or {}).get(role) or {}).get("cores")
+            rows.append(row)
+    return _pandas().DataFrame(rows)
+
+
+def capacity_knees(run: RunPath) -> DataFrame:
+    """One row per search: the knee (highest sustained offered rate), its bracket, the rate
+    achieved there, service CPU per request there, and the search's status and message."""
+    data = read_capacity(run)
+    rows = []
+    for search in data["searches"]:
+        knee = search.get("knee") or {}
+        low, high = knee.get("bracket") or (None, None)
+        rows.append({
+            "search": search["name"], "label": search["label"], "status": search["status"],
+            "knee_rate": knee.get("rate"), "bracket_low": low, "bracket_high": high,
+            "achieved_rate": knee.get("achieved_rate"), "steps": len(search["steps"]),
+            "service_cpu_ms_per_request": knee.get("service_cpu_ms_per_request"),
+            "message": knee.get("message", search.get("error", "")),
+        })  # fmt: skip
+    return _pandas().DataFrame(rows)
+
+
+def _absent(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _rate(value: Any) -> str:
+    return "n/a" if _absent(value) else f"{value:,.3g} /s"
+
+
+def _cores(value: Any) -> str:
+    return "" if _absent(value) else f"{value:.2f}"
+
+
+def steps_table(steps: DataFrame) -> Table:
+    rows = [
+        {**r, "p95": f"{fmt_ms(r['p95_ms'])} [{fmt_ms(r['p95_low'])}, {fmt_ms(r['p95_high'])}]"
+         if not _absent(r["p95_ms"]) else "n/a"}
+        for r in steps.to_dict("records")
+    ]  # fmt: skip
+    columns = {"label": "search", "step": "step", "offered_rate": "offered",
+               "achieved_rate": "achieved", "p50_ms": "P50", "p95": "P95 [95 % interval]",
+               "p99_ms": "P99", "error_rate": "errors", "service_cores": "service cores",
+               "stub_cores": "stub cores", "generator_cores": "generator cores",
+               "service_cpu_ms_per_request": "service CPU / request", "verdict": "verdict",
+               "reason": "reason"}  # fmt: skip
+    formats = {"offered_rate": _rate, "achieved_rate": _rate, "p50_ms": fmt_ms, "p99_ms": fmt_ms,
+               "error_rate": fmt_percent, "service_cores": _cores, "stub_cores": _cores,
+               "generator_cores": _cores, "service_cpu_ms_per_request": fmt_ms}  # fmt: skip
+    return Table(rows, columns, formats, frozenset({*formats, "p95"} - {"reason"}))
+
+
+def knees_table(knees: DataFrame) -> Table:
+    columns = {"label": "search", "status": "status", "knee_rate": "capacity (sustained)",
+               "bracket_low": "bracket low", "bracket_high": "bracket high",
+               "achieved_rate": "achieved there", "service_cpu_ms_per_request":
+               "service CPU / request", "steps": "steps", "message": "message"}  # fmt: skip
+    formats = {"knee_rate": _rate, "bracket_low": _rate, "bracket_high": _rate,
+               "achieved_rate": _rate, "service_cpu_ms_per_request": fmt_ms}  # fmt: skip
+    return Table.from_frame(knees, columns, formats=formats, numeric=frozenset(formats))
