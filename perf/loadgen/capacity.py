@@ -222,7 +222,7 @@ def run_capacity(
         "searches": [], "ratio": None,
     }  # fmt: skip
     context = _Context(folder, load, repo, judge, say, document)
-    exit_code, status = 0, "finished"
+    exit_code, status = 1, "failed"  # until every search has finished
     entry: dict[str, Any] = {}
     try:
         start = options.start_rate
@@ -234,6 +234,7 @@ def run_capacity(
             _search(context, search, entry, own, {**service_env, **search.env})
             entry["status"] = "finished"
             start = max(options.start_rate, entry["knee"]["rate"] or 0.0)
+        exit_code, status = 0, "finished"
     except KeyboardInterrupt:
         say("[perf capacity] interrupted: stopping Locust and the service")
         exit_code, status = EXIT_INTERRUPTED, "interrupted"
@@ -326,6 +327,9 @@ def _step(
         f"{options.step_seconds:g} s")  # fmt: skip
     with (where / LOCUST_LOG).open("wb") as out:
         command = _locust_command(where, url, step_load, context.repo)
+        # an open-model user sleeps inside its task until its next arrival, and its requests in
+        # flight are abandoned at the end anyway: waiting 10 s for it only lengthens the step
+        command[command.index("--stop-timeout") + 1] = "1"
         locust = start_process(command, env=env, cwd=context.repo,
                                log=out)  # fmt: skip
         try:
