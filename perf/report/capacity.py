@@ -21,13 +21,15 @@ what fell short). Inconclusive counts as not sustained, and says so.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from perf.report.checks import request_steady
-from perf.report.display import Table, fmt_ms, fmt_percent
+from perf.report.display import Html, Table, fmt_ms, fmt_percent
 from perf.report.verdicts import FAIL, INCONCLUSIVE, PASS, Check, Steady, steady_check
 from perf.results.files import CAPACITY, REQUEST_LOG
 from perf.results.readers import RunPath, run_file
@@ -41,6 +43,7 @@ __all__ = [
     "GENERATOR_BUSY",
     "MAX_ERROR_RATE",
     "MIN_ACHIEVED",
+    "capacity_banner",
     "capacity_knees",
     "capacity_steps",
     "judge_records",
@@ -167,8 +170,6 @@ def judge_records(
 
 def read_capacity(run: RunPath) -> dict[str, Any]:
     """``capacity.json`` of ``run`` (``MissingRunFileError`` saying how to make one)."""
-    import json  # noqa: PLC0415 - the module's judge does not need it
-
     data: dict[str, Any] = json.loads(run_file(run, CAPACITY).read_text(encoding="utf-8"))
     return data
 
@@ -261,3 +262,34 @@ def knees_table(knees: DataFrame) -> Table:
     formats = {"knee_rate": _rate, "bracket_low": _rate, "bracket_high": _rate,
                "achieved_rate": _rate, "service_cpu_ms_per_request": fmt_ms}  # fmt: skip
     return Table.from_frame(knees, columns, formats=formats, numeric=frozenset(formats))
+
+
+def capacity_banner(run: RunPath) -> Html:
+    """How the search ran, each search's knee in words, and the ratio of two searches' knees."""
+    data = read_capacity(run)
+    o, w = data["options"], data.get("workload") or {}
+    mix = "/query only" if not (w.get("health_weight") or w.get("stats_weight")) else (
+        f"actions query:health:stats = {w.get('query_weight')}:{w.get('health_weight')}:"
+        f"{w.get('stats_weight')}")  # fmt: skip
+    parts = [
+        f"Open model, stepped: from {o['start_rate']:g} requests/s, x{o['factor']:g} per step "
+        f"until a step is not sustained, then bisected to within {o['resolution']:.0%}; "
+        f"{o['step_seconds']:g} s per step, at most {o['max_steps']} steps per search; {mix}; "
+        f"{w.get('users', '?')} Locust users, a fresh workload seed per step."
+    ]
+    for search in data["searches"]:
+        knee = search.get("knee") or {}
+        said = knee.get("message") or search.get("error") or "no step finished"
+        parts.append(f"<b>{escape(search['label'])}</b> ({escape(search['status'])}): "
+                     f"{escape(said)}.")  # fmt: skip
+    if ratio := data.get("ratio"):
+        low, high = ratio["bracket"]
+        bracket = f" [{_times(low)}, {_times(high)}]"
+        names = [s["label"] for s in data["searches"][:2]]
+        parts.append(f"Ratio {escape(names[1])} / {escape(names[0])}: "
+                     f"<b>{ratio['rate']:.2f}x</b>{bracket} (the brackets' bounds).")  # fmt: skip
+    return Html("".join(f"<p>{p}</p>" for p in parts))
+
+
+def _times(value: float | None) -> str:
+    return "open" if value is None else f"{value:.2f}x"
