@@ -235,6 +235,7 @@ def _capacity(args: argparse.Namespace) -> int:
         resolution=args.resolution,
         max_steps=args.max_steps,
         step_seconds=parse_duration(args.step_duration),
+        warmup_seconds=0.0 if args.warmup.strip() in {"0", "0s"} else parse_duration(args.warmup),
     )
     targets = load_targets(options.targets or repo / "pyproject.toml")
     folder = _open_folder(args, repo)
@@ -359,6 +360,10 @@ def _add_capacity_options(parser: argparse.ArgumentParser) -> None:
                        help="then bisect until high / low <= 1 + this (default 0.1)")  # fmt: skip
     group.add_argument("--max-steps", type=int, default=8, help="per search (default 8)")
     group.add_argument("--step-duration", default="30s", help="per step (default 30s)")
+    group.add_argument(
+        "--warmup", default="30s",
+        help="per search, at the start rate, not judged (default 30s; 0: none)",
+    )  # fmt: skip
     group.add_argument("--stub-latency", metavar="MEDIAN_MS[:P95_MS]",
                        help="the LLM stub's latency (default: its settings, 40:120)")  # fmt: skip
     group.add_argument(

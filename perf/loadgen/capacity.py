@@ -1,8 +1,10 @@
 """``perf load --find-capacity``: the highest open-model arrival rate the service sustains.
 
-The service starts once per search (as in ``perf load``) and stays up; each step is one Locust
-run at a fixed open-model rate into its own folder (``capacity/<search>/step-NN``), with a fresh
-workload seed so no step replays the queries of the one before. A judge, injected (it lives in
+The service starts once per search (as in ``perf load``) and stays up: a warm-up run at the start
+rate (``step-00``, not judged) fills its caches, then each step is one Locust run at a fixed
+open-model rate into its own folder (``capacity/<search>/step-NN``), with its own stream of users
+(the workload's ``stream``: the same home and popular devices, new questions), so no step
+replays the queries of another. A judge, injected (it lives in
 ``perf.report.capacity``: this module never imports the report), reads the step's request log
 and says ``pass`` (sustained), ``fail`` or ``inconclusive``; inconclusive counts as not
 sustained. The rate grows by ``factor`` until a step is not sustained, then is bisected
@@ -69,6 +71,7 @@ class CapacityOptions:
     resolution: float = 0.1  # stop once the bracket's high / low <= 1 + resolution
     max_steps: int = 8
     step_seconds: float = 30.0
+    warmup_seconds: float = 30.0  # per search, before the first step, at the start rate
     pause_seconds: float = 2.0  # between steps: the previous step's stragglers drain
 
     def __post_init__(self) -> None:
@@ -84,6 +87,10 @@ class CapacityOptions:
             )
         if self.max_steps < 2:
             raise ConfigurationError(f"--max-steps must be at least 2, got {self.max_steps}")
+        if self.warmup_seconds < 0:
+            raise ConfigurationError(
+                f"--warmup must be >= 0 s (0: none), got {self.warmup_seconds:g} s"
+            )
         if self.step_seconds < 2:
             raise ConfigurationError(
                 f"--step-duration must be at least 2 s, got {self.step_seconds:g} s"
@@ -288,6 +295,14 @@ def _search(
             if stub is not None:
                 roles["stub"] = stub
         say(f"[perf capacity] {search.label}: service at {url}")
+        if options.warmup_seconds:
+            say(f"[perf capacity] {search.name} warm-up: {options.start_rate:.3g} requests/s for "
+                f"{options.warmup_seconds:g} s (not judged)")  # fmt: skip
+            relative = capacity_step_dir(search.name, 0)
+            code, _ = _locust(context, context.folder.path / relative, options.start_rate,
+                              options.warmup_seconds, 0, url=url, env=env, roles=roles)  # fmt: skip
+            entry["warmup"] = {"rate": options.start_rate, "seconds": options.warmup_seconds,
+                               "folder": relative, "locust_exit_code": code}  # fmt: skip
         steps: list[dict[str, Any]] = entry["steps"]
         while (rate := next_rate([(s["offered_rate"], s["verdict"]) for s in steps],
                                  options)) is not None:  # fmt: skip
@@ -309,29 +324,24 @@ def _search(
             log.close()
 
 
-def _step(
-    context: _Context, search: Search, index: int, rate: float, *, options: CapacityOptions,
-    url: str, env: Mapping[str, str], roles: Mapping[str, int],
-) -> dict[str, Any]:  # fmt: skip
-    """One Locust run at ``rate`` into its step folder, judged."""
-    load, say = context.load, context.say
-    relative = capacity_step_dir(search.name, index)
-    where = context.folder.path / relative
+def _locust(
+    context: _Context, where: Path, rate: float, seconds: float, stream: int, *, url: str,
+    env: Mapping[str, str], roles: Mapping[str, int],
+) -> tuple[int, CpuSampler]:  # fmt: skip
+    """One Locust run at ``rate`` for ``seconds`` into ``where``, with the workload's users of
+    ``stream``; returns its exit code and the CPU samples taken meanwhile."""
     where.mkdir(parents=True, exist_ok=True)
-    seed = load.workload.seed + index - 1  # a fresh query stream per step
-    step_load = dataclasses.replace(
-        load, open_rate=rate, duration_seconds=options.step_seconds, spawn_rate=float(load.users),
-        workload=dataclasses.replace(load.workload, seed=seed),
+    load = dataclasses.replace(
+        context.load, open_rate=rate, duration_seconds=seconds,
+        spawn_rate=float(context.load.users),
+        workload=dataclasses.replace(context.load.workload, stream=stream),
     )  # fmt: skip
-    say(f"[perf capacity] {search.name} step {index}: {rate:.3g} requests/s for "
-        f"{options.step_seconds:g} s")  # fmt: skip
+    command = _locust_command(where, url, load, context.repo)
+    # an open-model user sleeps inside its task until its next arrival, and its requests in
+    # flight are abandoned at the end anyway: waiting 10 s for it only lengthens the step
+    command[command.index("--stop-timeout") + 1] = "1"
     with (where / LOCUST_LOG).open("wb") as out:
-        command = _locust_command(where, url, step_load, context.repo)
-        # an open-model user sleeps inside its task until its next arrival, and its requests in
-        # flight are abandoned at the end anyway: waiting 10 s for it only lengthens the step
-        command[command.index("--stop-timeout") + 1] = "1"
-        locust = start_process(command, env=env, cwd=context.repo,
-                               log=out)  # fmt: skip
+        locust = start_process(command, env=env, cwd=context.repo, log=out)
         try:
             with CpuSampler(lambda: {**roles, "generator": locust.pid}) as sampler:
                 code = locust.wait()
@@ -339,12 +349,25 @@ def _step(
             with handling_signal(signal.SIGINT, signal.SIG_IGN):
                 stop_process(locust, grace_seconds=20.0)
     _merge_worker_logs(where)
-    step: dict[str, Any] = {"index": index, "offered_rate": rate, "seed": seed,
+    if code not in LOCUST_EXIT_CODES:
+        raise _SearchFailed(f"Locust exited with code {code}: see {where / LOCUST_LOG}")
+    return code, sampler
+
+
+def _step(
+    context: _Context, search: Search, index: int, rate: float, *, options: CapacityOptions,
+    url: str, env: Mapping[str, str], roles: Mapping[str, int],
+) -> dict[str, Any]:  # fmt: skip
+    """One step at ``rate`` into its step folder (users of stream ``index``), judged."""
+    relative = capacity_step_dir(search.name, index)
+    where = context.folder.path / relative
+    context.say(f"[perf capacity] {search.name} step {index}: {rate:.3g} requests/s for "
+                f"{options.step_seconds:g} s")  # fmt: skip
+    code, sampler = _locust(context, where, rate, options.step_seconds, index, url=url, env=env,
+                            roles=roles)  # fmt: skip
+    step: dict[str, Any] = {"index": index, "offered_rate": rate, "stream": index,
                             "folder": relative, "seconds": options.step_seconds,
                             "locust_exit_code": code}  # fmt: skip
-    if code not in LOCUST_EXIT_CODES:
-        raise _SearchFailed(f"Locust exited with code {code} in step {index}: see "
-                            f"{where / LOCUST_LOG}")  # fmt: skip
     window = _send_window(where / REQUEST_LOG)
     cpu = sampler.between(*window) if window else None
     seconds = window[1] - window[0] if window else 0.0
@@ -357,8 +380,8 @@ def _step(
         step.update(verdict="inconclusive", reason=f"could not judge the step: {exc}")
     if cpu and "service" in cpu and step.get("requests"):
         step["service_cpu_ms_per_request"] = cpu["service"] * 1000 / step["requests"]
-    say(f"[perf capacity] {search.name} step {index}: {step['verdict']} at {rate:.3g} "
-        f"requests/s: {step['reason']}")  # fmt: skip
+    context.say(f"[perf capacity] {search.name} step {index}: {step['verdict']} at {rate:.3g} "
+                f"requests/s: {step['reason']}")  # fmt: skip
     return step
 
 
