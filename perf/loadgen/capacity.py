@@ -35,6 +35,7 @@ from perf.loadgen.cpu import CpuSampler, find_descendant, process_table
 from perf.loadgen.load_run import LoadOptions, _locust_command, _start_service
 from perf.results.files import (
     CAPACITY,
+    CAPACITY_DIR,
     LOCUST_LOG,
     REQUEST_LOG,
     SERVICE_LOG,
@@ -107,7 +108,6 @@ class Search:
     name: str
     label: str
     env: Mapping[str, str]
-    start_rate: float | None = None  # default: the options' start rate
 
 
 # -- the search, as pure functions of the verdicts so far ------------------------------------
@@ -246,7 +246,7 @@ def run_capacity(
         say("[perf capacity] interrupted: stopping Locust and the service")
         exit_code, status = EXIT_INTERRUPTED, "interrupted"
         entry["status"] = status
-    except (_SearchFailed, RuntimeError, TimeoutError) as exc:
+    except (RuntimeError, TimeoutError) as exc:  # _SearchFailed, or the service did not start
         say(f"[perf capacity] the search stopped: {exc}")
         exit_code, status = 1, "failed"
         entry.update(status=status, error=str(exc))
@@ -284,7 +284,7 @@ def _search(
         if load.host:
             url = load.host.rstrip("/")
         else:
-            where = context.folder.path / capacity_step_dir(search.name, 1).rpartition("/")[0]
+            where = context.folder.path / CAPACITY_DIR / search.name
             where.mkdir(parents=True, exist_ok=True)
             log = (where / SERVICE_LOG).open("wb")
             service, url = _start_service(load, env, context.repo, log, say)

@@ -67,10 +67,28 @@ def test_latency_above_the_target_fails():
 
 
 def test_a_rate_not_achieved_fails():
-    """The service completed 20 requests/s while 40 were offered."""
-    got = judge_records(records(rate=20.0), 40.0, None, TARGETS)
-    assert got["verdict"] == "fail"
+    """40 requests/s offered to a queue that serves 20/s: completions stretch out, and what is
+    still queued when the step ends is never logged. (Latency targets out of the way.)"""
+    rows, done, end = [], START, START + 30
+    for i in range(40 * 30):
+        sent = START + i / 40
+        done = max(sent, done) + 1 / 20
+        if done <= end:
+            ms = (done - sent) * 1000
+            rows.append(RequestRecord(sent, sent, "/query", "POST", ms, 200, True))
+    got = judge_records(rows, 40.0, None, {"query_latency_p95_ms": 1e9})
+    assert got["verdict"] == "fail", got["reason"]
+    assert got["achieved_share"] == pytest.approx(0.5, abs=0.05)
     assert "achieved 20 of 40 requests/s (50%) < 95%" in got["reason"]
+    assert got["send_lag_p95_ms"] == 0
+
+
+def test_a_generator_behind_its_schedule_makes_a_miss_inconclusive():
+    rows = [RequestRecord(r.timestamp + 0.3, r.timestamp, r.name, r.method, r.latency_ms, 200,
+                          True) for r in records(latency_ms=800)]  # fmt: skip
+    got = judge_records(rows, 20.0, {"generator": 0.3}, TARGETS)
+    assert got["verdict"] == "inconclusive"
+    assert got["reason"].startswith("it sent late (P95 300 ms after schedule)")
 
 
 def test_errors_beyond_one_percent_fail():
