@@ -22,7 +22,8 @@ from perf._internal.processes import handling_signal
 from perf.cli.paths import add_results_dir_option, perf_env, repo_root, results_root
 from perf.cli.report import gate_stage, report_stage
 from perf.errors import EXIT_INTERRUPTED, ConfigurationError
-from perf.loadgen.capacity import CapacityOptions, Search, run_capacity
+from perf.loadgen.capacity import Search, run_capacity
+from perf.loadgen.capacity_search import CapacityOptions
 from perf.loadgen.load_run import LoadOptions, check_host, parse_duration, run_load
 from perf.loadgen.workload import WorkloadParams
 from perf.report.capacity import judge_step
@@ -195,11 +196,13 @@ def _stub_env(median_ms: float, p95_ms: float) -> dict[str, str]:
     }
 
 
-def _searches(args: argparse.Namespace, settings: Mapping[str, Any]) -> list[Search]:
+def _searches(
+    args: argparse.Namespace, stub: tuple[float, float] | None, settings: Mapping[str, Any]
+) -> list[Search]:
     if args.host:
         return [Search("host", f"the service at {args.host}", {})]
-    if args.stub_latency is not None:
-        median, p95 = _stub_latency(args.stub_latency)
+    if stub is not None:
+        median, p95 = stub
         first = Search(f"stub-{median:g}ms", f"LLM stub {median:g} ms median, P95 {p95:g} ms",
                        _stub_env(median, p95))  # fmt: skip
     else:
@@ -226,6 +229,7 @@ def _capacity(args: argparse.Namespace) -> int:
             "--stub-latency and --compare-zero-latency restart our own service with another "
             "stub latency; with --host, change your service's LLM yourself and search again"
         )
+    stub = None if args.stub_latency is None else _stub_latency(args.stub_latency)
     repo = repo_root()
     # /query alone unless the workload asks for the dashboard's requests (and their targets)
     options = _load_options(args, defaults={"health_weight": "0", "stats_weight": "0"})
@@ -246,7 +250,7 @@ def _capacity(args: argparse.Namespace) -> int:
         settings: dict[str, Any] = {"env": perf_env(os.environ)}
         if not options.host:
             settings.update(_service_settings({}))
-        searches = _searches(args, settings)
+        searches = _searches(args, stub, settings)
         if not options.host:  # each search a cold start of its own, its token log in its folder
             for search in searches:
                 (Path(scratch) / search.name).mkdir()

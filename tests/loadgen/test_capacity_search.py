@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from perf.errors import ConfigurationError
-from perf.loadgen.capacity import (
+from perf.loadgen.capacity_search import (
     MIN_RATE,
     CapacityOptions,
     bracket,

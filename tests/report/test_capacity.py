@@ -9,12 +9,11 @@ from pathlib import Path
 import pytest
 from support import write_json, write_jsonl
 
-from perf.report.capacity import (
+from perf.report.capacity import judge_records, judge_step
+from perf.report.capacity_frames import (
     capacity_banner,
     capacity_knees,
     capacity_steps,
-    judge_records,
-    judge_step,
     knees_table,
     steps_table,
 )
