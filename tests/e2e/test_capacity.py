@@ -98,7 +98,8 @@ def test_find_capacity_writes_capacity_json_and_its_report(tmp_path):
     assert "[perf report] latency: skipped" in report.stdout  # no requests.jsonl at the top
     page = (run / "report" / "capacity.html").read_text(encoding="utf-8")
     assert "<svg" in page and "Traceback" not in page and "knee" in page
-    assert 'href="capacity.html"' in (run / "report" / "index.html").read_text(encoding="utf-8")
+    index = (run / "report" / "index.html").read_text(encoding="utf-8")
+    assert 'href="capacity.html"' in index and "<dt>capacity (zero-latency)</dt>" in index
 
 
 @pytest.mark.slow
