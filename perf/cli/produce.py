@@ -7,6 +7,7 @@ Each prints the run folder's path as the last line of its output.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import subprocess
@@ -21,6 +22,8 @@ from perf._internal.processes import handling_signal
 from perf.cli.paths import add_results_dir_option, perf_env, repo_root, results_root
 from perf.cli.report import gate_stage, report_stage
 from perf.errors import EXIT_INTERRUPTED, ConfigurationError
+from perf.loadgen.capacity import Search, run_capacity
+from perf.loadgen.capacity_search import CapacityOptions
 from perf.loadgen.load_run import (
     DEFAULT_TRACE_RATE,
     LoadOptions,
@@ -30,11 +33,12 @@ from perf.loadgen.load_run import (
     trace_settings,
 )
 from perf.loadgen.workload import WorkloadParams
-from perf.results.files import BENCHMARKS, TOKEN_LOG
+from perf.report.capacity import judge_step
+from perf.results.files import BENCHMARKS, CAPACITY_DIR, TOKEN_LOG
 from perf.results.imported import import_locust_run
 from perf.results.manifest import BENCH_STAGE, SERVICE_SETTINGS
 from perf.results.runs import RunFolder, create_run
-from perf.results.targets import SLO_FAILED_EXIT_CODE
+from perf.results.targets import SLO_FAILED_EXIT_CODE, load_targets
 
 __all__ = ["add_commands"]
 
@@ -80,8 +84,10 @@ def _bench(args: argparse.Namespace) -> int:
 # -- perf load -------------------------------------------------------------------------------
 
 
-def _load_options(args: argparse.Namespace) -> LoadOptions:
-    workload: dict[str, str] = {}
+def _load_options(
+    args: argparse.Namespace, defaults: Mapping[str, str] | None = None
+) -> LoadOptions:
+    workload: dict[str, str] = dict(defaults or {})
     if not args.host:  # our own service: the workload draws from the same synthetic home
         for key in ("dataset_seed", "dataset_scale"):
             if value := os.environ.get(f"PERF_{key.upper()}"):
@@ -162,10 +168,115 @@ def _load_stage(folder: RunFolder, repo: Path, options: LoadOptions) -> int:
 
 
 def _load(args: argparse.Namespace) -> int:
+    if args.find_capacity:
+        return _capacity(args)
+    if args.stub_latency is not None or args.compare_zero_latency:
+        raise ConfigurationError(
+            "--stub-latency and --compare-zero-latency belong to --find-capacity; for a plain "
+            "load run set PERF_STUB_LATENCY_MEDIAN_MS and PERF_STUB_LATENCY_P95_MS"
+        )
     repo = repo_root()
     options = _load_options(args)
     folder = _open_folder(args, repo)
     code = _load_stage(folder, repo, options)
+    print(folder.path)
+    return code
+
+
+# -- perf load --find-capacity ---------------------------------------------------------------
+
+
+def _stub_latency(text: str) -> tuple[float, float]:
+    """``MEDIAN_MS[:P95_MS]``; the P95 defaults to three times the median (the stub's default
+    shape, 40 and 120 ms)."""
+    median, _, p95 = text.partition(":")
+    try:
+        values = float(median), float(p95) if p95 else 3 * float(median)
+    except ValueError:
+        values = (-1.0, -1.0)
+    if min(values) < 0 or values[1] < values[0]:
+        raise ConfigurationError(
+            f"bad --stub-latency {text!r}: use MEDIAN_MS or MEDIAN_MS:P95_MS with 0 <= median "
+            "<= P95, e.g. 40:120, or 0 for an instant LLM"
+        )
+    return values
+
+
+def _stub_env(median_ms: float, p95_ms: float) -> dict[str, str]:
+    return {
+        "PERF_STUB_LATENCY_MEDIAN_MS": f"{median_ms:g}",
+        "PERF_STUB_LATENCY_P95_MS": f"{p95_ms:g}",
+    }
+
+
+def _searches(
+    args: argparse.Namespace, stub: tuple[float, float] | None, settings: Mapping[str, Any]
+) -> list[Search]:
+    if args.host:
+        return [Search("host", f"the service at {args.host}", {})]
+    if stub is not None:
+        median, p95 = stub
+        first = Search(f"stub-{median:g}ms", f"LLM stub {median:g} ms median, P95 {p95:g} ms",
+                       _stub_env(median, p95))  # fmt: skip
+    else:
+        service = settings.get(SERVICE_SETTINGS) or {}
+        shape = "its settings"
+        if "stub_latency_median_ms" in service:
+            shape = (f"{service['stub_latency_median_ms']:g} ms median, "
+                     f"P95 {service['stub_latency_p95_ms']:g} ms")  # fmt: skip
+        first = Search("default", f"LLM stub at its default latency ({shape})", {})
+    searches = [first]
+    if args.compare_zero_latency:
+        searches.append(Search("zero-latency", "LLM stub at zero latency", _stub_env(0, 0)))
+    return searches
+
+
+def _capacity(args: argparse.Namespace) -> int:
+    if args.open_rate is not None:
+        raise ConfigurationError(
+            "--find-capacity chooses the open-model rate of each step; drop --open-rate and "
+            "set where the search starts with --start-rate"
+        )
+    if args.host and (args.stub_latency is not None or args.compare_zero_latency):
+        raise ConfigurationError(
+            "--stub-latency and --compare-zero-latency restart our own service with another "
+            "stub latency; with --host, change your service's LLM yourself and search again"
+        )
+    stub = None if args.stub_latency is None else _stub_latency(args.stub_latency)
+    repo = repo_root()
+    # /query alone unless the workload asks for the dashboard's requests (and their targets)
+    options = _load_options(args, defaults={"health_weight": "0", "stats_weight": "0"})
+    capacity = CapacityOptions(
+        start_rate=args.start_rate,
+        factor=args.factor,
+        resolution=args.resolution,
+        max_steps=args.max_steps,
+        step_seconds=parse_duration(args.step_duration),
+        warmup_seconds=0.0 if args.warmup.strip() in {"0", "0s"} else parse_duration(args.warmup),
+    )
+    targets = load_targets(options.targets or repo / "pyproject.toml")
+    folder = _open_folder(args, repo)
+    with (
+        tempfile.TemporaryDirectory(prefix="perf-capacity-") as scratch,
+        handling_signal(signal.SIGTERM, _raise_interrupt),
+    ):
+        settings: dict[str, Any] = {"env": perf_env(os.environ)}
+        if not options.host:
+            settings.update(_service_settings({}))
+        searches = _searches(args, stub, settings)
+        if not options.host:  # each search a cold start of its own, its token log in its folder
+            for search in searches:
+                (Path(scratch) / search.name).mkdir()
+            searches = [
+                dataclasses.replace(s, env={**s.env, **_service_overrides(
+                    folder.path / CAPACITY_DIR / s.name, Path(scratch) / s.name)})
+                for s in searches
+            ]  # fmt: skip
+        code = run_capacity(
+            folder, capacity, options, searches, repo=repo, service_env=dict(os.environ),
+            settings=settings,
+            judge=lambda step, rate, cores: judge_step(step, rate, cores, targets=targets),
+        )  # fmt: skip
     print(folder.path)
     return code
 
@@ -263,6 +374,33 @@ def _add_load_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def _add_capacity_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "capacity", "--find-capacity: the highest open-model /query rate sustained with every "
+        "latency target met in steady state (capacity.json; README, 'Capacity')",
+    )  # fmt: skip
+    group.add_argument("--find-capacity", action="store_true",
+                       help="search the rate in steps instead of one load run")  # fmt: skip
+    group.add_argument("--start-rate", type=float, default=5.0,
+                       help="requests/s of the first step (default 5)")  # fmt: skip
+    group.add_argument("--factor", type=float, default=2.0,
+                       help="the rate grows by this until a step fails (default 2)")  # fmt: skip
+    group.add_argument("--resolution", type=float, default=0.1,
+                       help="then bisect until high / low <= 1 + this (default 0.1)")  # fmt: skip
+    group.add_argument("--max-steps", type=int, default=8, help="per search (default 8)")
+    group.add_argument("--step-duration", default="30s", help="per step (default 30s)")
+    group.add_argument(
+        "--warmup", default="30s",
+        help="per search, at the start rate, not judged (default 30s; 0: none)",
+    )  # fmt: skip
+    group.add_argument("--stub-latency", metavar="MEDIAN_MS[:P95_MS]",
+                       help="the LLM stub's latency (default: its settings, 40:120)")  # fmt: skip
+    group.add_argument(
+        "--compare-zero-latency", action="store_true",
+        help="search again with the stub at zero latency; report the ratio",
+    )  # fmt: skip
+
+
 def add_commands(subparsers: Any) -> None:
     """Add ``run``, ``bench`` and ``load`` to an argparse ``add_subparsers()`` object."""
     run = subparsers.add_parser(
@@ -281,6 +419,7 @@ def add_commands(subparsers: Any) -> None:
     load = subparsers.add_parser("load", help="Locust load run against the reference service")
     _add_run_folder_options(load)
     _add_load_options(load)
+    _add_capacity_options(load)
     load.set_defaults(func=_load)
 
     imported = subparsers.add_parser(

@@ -64,9 +64,11 @@ __all__ = [
     "LoadOptions",
     "check_host",
     "format_summary",
+    "locust_command",
     "locust_worker_command",
     "parse_duration",
     "run_load",
+    "service_command",
     "trace_settings",
 ]
 
@@ -171,7 +173,7 @@ def _perf_arguments(run: Path, options: LoadOptions, repo: Path) -> list[str]:
     return arguments
 
 
-def _locust_command(run: Path, url: str, options: LoadOptions, repo: Path) -> list[str]:
+def locust_command(run: Path, url: str, options: LoadOptions, repo: Path) -> list[str]:
     command = [
         sys.executable, "-m", "locust", "-f", str(repo / "loadtests" / "locustfile.py"),
         "--headless", "--host", url, "--users", str(options.users),
@@ -281,7 +283,7 @@ def format_summary(summary: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _service_command(port: int, options: LoadOptions) -> list[str]:
+def service_command(port: int, options: LoadOptions) -> list[str]:
     """``perf serve`` on ``port`` of loopback."""
     return [sys.executable, "-m", "perf.service", "serve", "--host", "127.0.0.1",
             "--port", str(port), "--workers", str(options.service_workers)]  # fmt: skip
@@ -348,7 +350,7 @@ def run_load(
             service_log = stopping.enter_context((folder.path / SERVICE_LOG).open("wb"))
             port = free_port()
             service = start_process(
-                _service_command(port, options), env=service_env, cwd=repo, log=service_log
+                service_command(port, options), env=service_env, cwd=repo, log=service_log
             )
             stopping.callback(_stop_service, service, folder.path, options, say)
             url = f"http://127.0.0.1:{port}"
@@ -367,7 +369,7 @@ def run_load(
         history.start()
         stopping.callback(history.stop)
         locust = start_process(
-            _locust_command(folder.path, url, options, repo), env=service_env, cwd=repo
+            locust_command(folder.path, url, options, repo), env=service_env, cwd=repo
         )
         stopping.callback(stop_process, locust, grace_seconds=20.0)
         exit_code = locust.wait()

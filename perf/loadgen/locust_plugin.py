@@ -106,6 +106,9 @@ def _setup(environment: Any, **_: Any) -> None:
     recorder = RequestRecorder(log_path, staged=worker)
     _state["recorder"] = recorder
     environment.events.request.add_listener(recorder.on_request)
+    # The catalog took seconds of blocking work; gevent's loop still has the time from before
+    # it, so --run-time's timer (set next) would fire that much early: refresh the clock.
+    gevent.get_hub().loop.update_now()
 
 
 class ServiceUser(HttpUser):

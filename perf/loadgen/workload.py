@@ -15,6 +15,9 @@ it is, and the cold-miss share is reported beside it.
   compressed from a real reading time (tens of seconds) so a one-minute run has enough samples.
 - ``weights``: per action, 8 queries : 1 health check : 1 stats read.
 - ``turns_per_conversation = 4``: follow-ups share a ``conversation_id`` for about 4 turns.
+- ``stream = 0``: which population of users, with the same ``seed`` (the same home, the same
+  popular devices): another stream asks new questions in new conversations. The steps of
+  ``perf load --find-capacity`` each use their own, so no step replays another's queries.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class WorkloadParams:
     stats_weight: int = 1
     turns_per_conversation: int = 4
     seed: int = 1234
+    stream: int = 0  # another stream of users (new questions) in the same home; see above
     dataset_seed: int = 42
     dataset_scale: float = 1.0
 
@@ -154,12 +158,14 @@ class QueryGenerator:
     def __init__(self, params: WorkloadParams, catalog: Catalog, user_index: int) -> None:
         self.params = params
         self.catalog = catalog
-        self.rng = random.Random(f"user:{params.seed}:{user_index}")  # noqa: S311
+        # stream 0 keeps the seeding of runs recorded before streams existed
+        stream = f"{params.stream}:" if params.stream else ""
+        self.rng = random.Random(f"user:{params.seed}:{stream}{user_index}")  # noqa: S311
+        self._prefix = f"load-{params.seed}-{stream.replace(':', '-')}{user_index}"
         self._cumulative = zipf_cumulative(len(catalog.entity_ids), params.zipf_s)
         self._history: list[str] = []
         self._turn = 0
         self._conversation = 0
-        self._user_index = user_index
 
     def next_action(self) -> str:
         return self.rng.choices(ACTIONS, weights=self.params.weights)[0]
@@ -173,7 +179,7 @@ class QueryGenerator:
             self.rng, self.catalog, self._cumulative, self._history, self.params.repeat_share
         )
         self._history.append(text)
-        return text, f"load-{self.params.seed}-{self._user_index}-{self._conversation}"
+        return text, f"{self._prefix}-{self._conversation}"
 
     def think_time(self) -> float:
         return self.rng.uniform(self.params.think_min_s, self.params.think_max_s)

@@ -131,6 +131,8 @@ def _context(manifest: Mapping[str, Any], gate: Mapping[str, Any] | None) -> lis
             ("load model", _load_model(workload)),
             ("duration", fmt_duration(workload.get("duration_seconds"))),
         ]
+    knees = schema.stage(manifest, schema.CAPACITY_STAGE).get("knees") or {}
+    items += [(f"capacity ({name})", knee["message"]) for name, knee in knees.items() if knee]
     if service.get("llm_model"):
         stub = service.get("stub_latency_median_ms", "?")
         items.append(("LLM model", f"{service['llm_model']} (the stub: {stub} ms median)"))

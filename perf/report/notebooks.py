@@ -4,9 +4,10 @@ Each notebook in ``notebooks/`` has a cell tagged ``parameters`` (``RUN = "lates
 ``RESULTS_DIR = None``, ``TARGETS = None``); before execution that cell is replaced with the
 run's absolute path and the targets file, so the notebook reads exactly that run. A notebook
 may list the run files it needs in its metadata (``{"perf": {"requires": ["benchmarks.json"]}}``)
-and is skipped, with the reason, when the run lacks one. The kernel is ``python3`` started with
-the interpreter running perf (jupyter_client maps the kernelspec's ``python`` to
-``sys.executable``), so notebooks see the same installed perf.
+and is skipped, with the reason, when the run lacks one (``requires_any``: when it lacks all of
+those). The kernel is ``python3`` started with the interpreter running perf (jupyter_client
+maps the kernelspec's ``python`` to ``sys.executable``), so notebooks see the same installed
+perf.
 
 Outputs: ``<run>/report/<notebook>.html`` (also for a failed notebook, up to the failing cell;
 input code hidden, one shared ``style.css``, no scripts: ``perf.report.html``),
@@ -90,12 +91,16 @@ def _missing_inputs(notebook: Any, run: Path) -> list[str]:
 
 
 def skip_reason(notebook: Any, run: Path) -> str | None:
-    """Why ``notebook`` has nothing to show for ``run`` (a file it needs is missing, or it
-    compares runs and there are too few); ``None`` when it runs."""
+    """Why ``notebook`` has nothing to show for ``run`` (a file it needs is missing, none of
+    the files it can read from is there (``perf.requires_any``), or it compares runs and there
+    are too few); ``None`` when it runs."""
     missing = _missing_inputs(notebook, run)
     if missing:
         why = ", ".join(f"no {m} (run `{PRODUCERS.get(m, 'perf run')}`)" for m in missing)
         return f"the run has {why}"
+    either = notebook.metadata.get("perf", {}).get("requires_any", [])
+    if either and not any((run / name).is_file() for name in either):
+        return f"the run has none of {', '.join(either)} (run `perf load`)"
     return _too_few_runs(notebook, run)
 
 

@@ -11,12 +11,15 @@ __all__ = [
     "BENCHMARKS",
     "CACHE_TRACES",
     "CACHE_TRACE_PARTS",
+    "CAPACITY",
+    "CAPACITY_DIR",
     "COMPARE",
     "COMPARE_DIR",
     "GATE",
     "LOCUST_HISTORY",
     "LOCUST_HTML",
     "LOCUST_JSON",
+    "LOCUST_LOG",
     "LOCUST_PREFIX",
     "LOCUST_STATS",
     "MANIFEST",
@@ -29,6 +32,7 @@ __all__ = [
     "SERVICE_LOG",
     "TOKEN_LOG",
     "WRITING_SUFFIX",
+    "capacity_step_dir",
     "compare_round_file",
     "worker_request_log_glob",
 ]
@@ -48,6 +52,9 @@ LOCUST_STATS: Final = f"{LOCUST_PREFIX}_stats.csv"  # --csv: per endpoint at the
 LOCUST_HISTORY: Final = f"{LOCUST_PREFIX}_stats_history.csv"  # --csv: the run second by second
 WRITING_SUFFIX: Final = ".writing"  # a worker's request log until that worker has quit
 SERVICE_LOG: Final = "service.log"  # our own service's output during a load run
+LOCUST_LOG: Final = "locust.log"  # Locust's output, where perf keeps it (a capacity step)
+CAPACITY: Final = "capacity.json"  # perf load --find-capacity: every step and the knee
+CAPACITY_DIR: Final = "capacity"  # its steps: one folder each with the step's Locust outputs
 GATE: Final = "gate.json"  # every check with its target, measured value and verdict
 COMPARE: Final = "compare.json"  # perf compare: BASE against HEAD, per benchmark and verdict
 COMPARE_DIR: Final = "compare"  # its rounds: pytest-benchmark JSON + log per side and process
@@ -66,6 +73,7 @@ PRODUCERS: Final = {
     GATE: "perf gate",
     CACHE_TRACES: "perf load --trace-rate 0.05",  # the default rate; a run with 0 has none
     COMPARE: "perf compare",
+    CAPACITY: "perf load --find-capacity",
 }
 
 
@@ -79,3 +87,9 @@ def compare_round_file(side: str, index: int) -> str:
     """``compare/<side>-<NN>.json``: one benchmark process of ``perf compare`` (``base`` or
     ``head``, 1-based), pytest-benchmark's own JSON; its output log has the suffix ``.log``."""
     return f"{COMPARE_DIR}/{side}-{index:02d}.json"
+
+
+def capacity_step_dir(search: str, index: int) -> str:
+    """``capacity/<search>/step-NN``: one step of a capacity search (1-based), holding the
+    step's ``requests.jsonl``, Locust's outputs and its log."""
+    return f"{CAPACITY_DIR}/{search}/step-{index:02d}"

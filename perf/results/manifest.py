@@ -11,6 +11,10 @@ adds:
 - ``workload``: the load options and workload parameters (``LoadOptions.recorded()``);
 - ``summary``: per endpoint, the exact figures of ``EndpointSummary.as_dict()``;
 - ``slo_checks``: the latency SLO checks of the run.
+
+``perf load --find-capacity`` records the ``capacity`` stage instead (the same ``settings`` and
+``workload``, the search's options under ``settings.capacity``) and adds ``knees``: per search,
+its knee as in ``capacity.json``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any, Final
 
 __all__ = [
     "BENCH_STAGE",
+    "CAPACITY_STAGE",
     "COMPARE_STAGE",
     "GATE_STAGE",
     "LOAD_STAGE",
@@ -37,6 +42,7 @@ __all__ = [
 
 BENCH_STAGE: Final = "bench"
 LOAD_STAGE: Final = "load"
+CAPACITY_STAGE: Final = "capacity"  # perf load --find-capacity; its entry adds "knees"
 REPORT_STAGE: Final = "report"
 GATE_STAGE: Final = "gate"
 COMPARE_STAGE: Final = "compare"

@@ -19,6 +19,15 @@ from perf.cli import main
         (["load", "--workload", "zipf=2"], "bad --workload 'zipf=2'"),
         (["load", "--workload", "repeat_share=2"], "repeat_share must be within"),
         (["load", "--service-workers", "0"], "--service-workers must be at least 1"),
+        (["load", "--find-capacity", "--open-rate", "5"], "drop --open-rate"),
+        (["load", "--stub-latency", "0"], "belong to --find-capacity"),
+        (["load", "--find-capacity", "--stub-latency", "40:10"], "bad --stub-latency '40:10'"),
+        (["load", "--find-capacity", "--factor", "1"], "--factor must be > 1"),
+        (["load", "--find-capacity", "--step-duration", "1s"], "--step-duration must be at least"),
+        (
+            ["load", "--find-capacity", "--host", "http://127.0.0.1:9", "--compare-zero-latency"],
+            "with --host, change your service's LLM yourself",
+        ),
     ],
 )
 def test_bad_input_exits_2_and_says_what_to_do(argv, message, capsys, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from perf.errors import ConfigurationError
 from perf.loadgen.load_run import (
     LoadOptions,
-    _locust_command,
+    locust_command,
     locust_worker_command,
     parse_duration,
 )
@@ -131,7 +131,7 @@ def test_a_master_for_workers_elsewhere_and_its_workers_share_the_plugin_options
         host="http://10.0.0.2:8000", expect_workers=2, master_bind_host="10.0.0.3",
         open_rate=4, workload=WorkloadParams(zipf_s=1.2),
     )  # fmt: skip
-    master = _locust_command(tmp_path, options.host, options, tmp_path)
+    master = locust_command(tmp_path, options.host, options, tmp_path)
     worker = locust_worker_command(tmp_path, "10.0.0.3", options, tmp_path, python="python3")
     at = master.index("--master")
     assert master[at : at + 5] == [

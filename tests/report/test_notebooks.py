@@ -12,12 +12,15 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 from support import ROOT, make_run, perf
 
-from perf.report.notebooks import PARAMETERS_TAG, parameterize
+from perf.report.notebooks import PARAMETERS_TAG, parameterize, skip_reason
 
 NOTEBOOKS = ROOT / "notebooks"
 NAMES = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
 CROSS_RUN = {"compare", "trend"}  # need two runs: skipped on a results root of one
-ONE_RUN = [n for n in NAMES if n not in CROSS_RUN]
+# need capacity.json (perf load --find-capacity): skipped here, run in tests/e2e/test_capacity.py
+CAPACITY = {"capacity"}
+SKIPPED = CROSS_RUN | CAPACITY
+ONE_RUN = [n for n in NAMES if n not in SKIPPED]
 
 
 def report(root: Path, targets: Path, *extra: str) -> int:
@@ -49,7 +52,7 @@ def test_report_executes_every_notebook_against_the_run(reported) -> None:
         html = (run / "report" / f"{name}.html").read_text(encoding="utf-8")
         assert run.name in html  # the notebook read this run, not the repo's latest
         assert "Traceback" not in html
-    for name in CROSS_RUN:
+    for name in SKIPPED:
         assert f"[perf report] {name}: skipped" in out
         assert not (run / "report" / f"{name}.html").exists()
     latency = (run / "report" / "latency.html").read_text(encoding="utf-8")
@@ -65,7 +68,7 @@ def test_report_executes_every_notebook_against_the_run(reported) -> None:
     assert "| query_latency_p95_ms | < 500 | 95 | ms | pass | requests.jsonl |" in summary
     assert "- [tokens](tokens.html): ok" in summary
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
-    statuses = {n: "skipped" if n in CROSS_RUN else "ok" for n in NAMES}
+    statuses = {n: "skipped" if n in SKIPPED else "ok" for n in NAMES}
     assert manifest["stages"]["report"]["notebooks"] == statuses
     assert "report/summary.md" in manifest["files"]
     pages = manifest["stages"]["report"]["pages"]
@@ -132,3 +135,15 @@ def test_parameterize_needs_a_tagged_cell() -> None:
     notebook.cells[0].metadata["tags"] = [PARAMETERS_TAG]
     parameterize(notebook, {"RUN": "/x", "TARGETS": None})
     assert notebook.cells[0].source == "RUN = '/x'\nTARGETS = None"
+
+
+def test_a_notebook_is_skipped_when_its_run_has_none_of_the_files_it_reads(tmp_path) -> None:
+    (tmp_path / "manifest.json").write_text("{}")
+    latency = nbformat.read(NOTEBOOKS / "latency.ipynb", as_version=4)
+    assert skip_reason(latency, tmp_path) == (
+        "the run has none of requests.jsonl, locust.json (run `perf load`)"
+    )
+    (tmp_path / "locust.json").write_text("[]")
+    assert skip_reason(latency, tmp_path) is None
+    capacity = nbformat.read(NOTEBOOKS / "capacity.ipynb", as_version=4)
+    assert "no capacity.json (run `perf load --find-capacity`)" in skip_reason(capacity, tmp_path)
