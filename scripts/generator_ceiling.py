@@ -44,6 +44,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from perf._internal.processes import free_port, stop_process, wait_for_http
 from perf.report.intervals import percentile_interval
 
@@ -53,6 +55,7 @@ CLIENTS = {"http": "HttpHealthUser", "fast": "FastHealthUser"}
 LABELS = {"http": "HttpUser", "fast": "FastHttpUser"}
 DEFAULT_CONFIGS = "http:1,http:2,fast:1,fast:2"
 SERVER_CPU, LOCUST_CPU = 0, 1  # --pin split
+POLL_SECONDS = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,8 @@ class Config:
 
 @dataclass(frozen=True, slots=True)
 class Sample:
+    """One Locust run; CPU seconds are those spent between its first and last request."""
+
     round: int
     config: str
     target: str  # "bare" or "service"
@@ -91,11 +96,47 @@ class Sample:
     def locust_us_per_request(self) -> float:
         return self.locust_cpu_s / max(1, self.requests) * 1e6
 
+    @property
+    def server_us_per_request(self) -> float:
+        return self.server_cpu_s / max(1, self.requests) * 1e6
+
 
 def _cpu_seconds(pid: int) -> float:
-    """utime + stime of a live process (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """utime + stime of a process (Linux /proc); 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuTrace:
+    """CPU seconds of a process and its children (Locust's workers), read every ``every`` s
+    while it runs, so the CPU of any span of the run (not its start-up) can be read off."""
+
+    def __init__(self, pid: int, server_pid: int) -> None:
+        self.pid, self.server_pid = pid, server_pid
+        self.latest: dict[int, float] = {}  # per process: a finished worker keeps its last value
+        self.times: list[float] = []
+        self.locust: list[float] = []
+        self.server: list[float] = []
+
+    def read(self) -> None:
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        pids = [self.pid]
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            pids += [int(child) for child in children.read_text().split()]
+        for pid in pids:
+            self.latest[pid] = max(self.latest.get(pid, 0.0), _cpu_seconds(pid))
+        self.times.append(time.time())
+        self.locust.append(sum(self.latest.values()))
+        self.server.append(_cpu_seconds(self.server_pid))
+
+    def between(self, start: float, end: float) -> tuple[float, float]:
+        """CPU seconds of Locust and of the server from ``start`` to ``end`` (interpolated)."""
+        locust = np.interp([start, end], self.times, self.locust)
+        server = np.interp([start, end], self.times, self.server)
+        return float(locust[1] - locust[0]), float(server[1] - server[0])
 
 
 def _pinned(cpu: int | None) -> Callable[[], None] | None:
@@ -136,12 +177,15 @@ def _server(kind: str, scratch: Path, cpu: int | None) -> Iterator[tuple[int, st
             stop_process(process)
 
 
-def _locust(config: Config, url: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    """One Locust run; returns its ``/health`` stats entry and its CPU seconds (workers too)."""
+def _locust(
+    config: Config, server: tuple[int, str], args: argparse.Namespace, out: Path
+) -> tuple[dict[str, Any], CpuTrace]:
+    """One Locust run: its ``/health`` stats entry and the trace of its and the server's CPU."""
+    server_pid, url = server
     prefix = out / "locust"
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), CLIENTS[config.client],
                "--headless", "--host", url, "--users", str(args.users),
-               "--spawn-rate", str(args.users), "--run-time", f"{args.seconds}s",
+               "--spawn-rate", str(args.users * 100), "--run-time", f"{args.seconds}s",
                "--stop-timeout", "5", "--only-summary", "--json-file", str(prefix),
                "--loglevel", "WARNING", "--exit-code-on-error", "0"]  # fmt: skip
     if config.processes > 1:
@@ -151,38 +195,41 @@ def _locust(config: Config, url: str, args: argparse.Namespace, out: Path) -> di
             command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
             preexec_fn=_pinned(LOCUST_CPU if args.pin == "split" else None),  # noqa: PLW1509
         )  # fmt: skip
-        # The rusage of a waited-for process includes the children it waited for (the workers).
-        _, status, usage = os.wait4(process.pid, 0)
-    code = os.waitstatus_to_exitcode(status)
+        trace = CpuTrace(process.pid, server_pid)
+        while process.poll() is None:
+            trace.read()
+            time.sleep(POLL_SECONDS)
     report = prefix.with_suffix(".json")
     entries = json.loads(report.read_text()) if report.is_file() else []
     entry = next((e for e in entries if e["name"] == "/health"), None)
-    if code != 0 or entry is None or not entry["num_requests"]:
+    if process.returncode != 0 or entry is None or not entry["num_requests"]:
         tail = (out / "locust.log").read_text(errors="replace")[-2000:]
-        raise SystemExit(f"Locust ({config.label} on {url}) failed with exit code {code}:\n{tail}")
-    return {"entry": entry, "cpu": usage.ru_utime + usage.ru_stime}
+        raise SystemExit(
+            f"Locust ({config.label} on {url}) failed with exit code {process.returncode}:\n{tail}"
+        )
+    return entry, trace
 
 
 def _sample(
     round_: int, config: Config, target: str, server: tuple[int, str], args: argparse.Namespace
 ) -> Sample:
-    pid, url = server
     with tempfile.TemporaryDirectory(prefix="ceiling-locust-") as out:
-        before = _cpu_seconds(pid)
-        result = _locust(config, url, args, Path(out))
-        server_cpu = _cpu_seconds(pid) - before
-    entry = result["entry"]
-    seconds = max(1e-9, entry["last_request_timestamp"] - entry["start_time"])
+        entry, trace = _locust(config, server, args, Path(out))
+    # From the first request to the last: Locust's start-up and shutdown are left out.
+    first, last = entry["start_time"], entry["last_request_timestamp"]
+    seconds = max(1e-9, last - first)
+    locust_cpu, server_cpu = trace.between(first, last)
     sample = Sample(
         round=round_, config=config.label, target=target,
         rps=entry["num_requests"] / seconds, requests=entry["num_requests"],
-        failures=entry["num_failures"], seconds=seconds, locust_cpu_s=result["cpu"],
+        failures=entry["num_failures"], seconds=seconds, locust_cpu_s=locust_cpu,
         server_cpu_s=server_cpu,
     )  # fmt: skip
     print(
         f"[ceiling] round {round_ + 1}/{args.rounds} {config.label:<16} -> {target:<7}"
-        f" {sample.rps:8,.0f} req/s | failures {sample.failures} | CPU s: Locust"
-        f" {sample.locust_cpu_s:5.1f}, server {server_cpu:5.1f} | load {os.getloadavg()[0]:.1f}",
+        f" {sample.rps:8,.0f} req/s over {seconds:4.1f}s | failures {sample.failures} | cores"
+        f" used: Locust {locust_cpu / seconds:.2f}, server {server_cpu / seconds:.2f}"
+        f" | load {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     return sample
@@ -192,21 +239,25 @@ def _interval(values: list[float]) -> dict[str, Any]:
     return percentile_interval(values, 0.5).as_dict()
 
 
-def _paired(samples: list[Sample], top: tuple[str, str], bottom: tuple[str, str]) -> list[float]:
-    """Per-round ratios ``top / bottom`` of req/s, each a ``(config, target)``."""
-    rps = {(s.round, s.config, s.target): s.rps for s in samples}
+def _paired(
+    samples: list[Sample],
+    top: tuple[str, str],
+    bottom: tuple[str, str],
+    measure: Callable[[Sample], float] = lambda s: s.rps,
+) -> list[float]:
+    """Per-round ratios ``top / bottom`` of ``measure``, each side a ``(config, target)``."""
+    by = {(s.round, s.config, s.target): measure(s) for s in samples}
     rounds = sorted({s.round for s in samples})
     return [
-        rps[(r, *top)] / rps[(r, *bottom)]
-        for r in rounds
-        if (r, *top) in rps and (r, *bottom) in rps
+        by[(r, *top)] / by[(r, *bottom)] for r in rounds if (r, *top) in by and (r, *bottom) in by
     ]
 
 
 def summarize(
     samples: list[Sample], configs: list[Config], service: Config | None
 ) -> dict[str, Any]:
-    """Median req/s and Locust CPU per request per configuration, and the paired ratios."""
+    """Medians per configuration (req/s, CPU per request of Locust and of the server) and
+    the paired ratios of req/s; service/bare also as a ratio of the server's CPU per request."""
     rows: dict[str, Any] = {}
     runs = [(c.label, "bare") for c in configs] + ([(service.label, "service")] if service else [])
     for label, target in runs:
@@ -214,6 +265,7 @@ def summarize(
         rows[f"{label} -> {target}"] = {
             "rps": _interval([s.rps for s in mine]),
             "locust_cpu_us_per_request": _interval([s.locust_us_per_request for s in mine]),
+            "server_cpu_us_per_request": _interval([s.server_us_per_request for s in mine]),
             "failures": sum(s.failures for s in mine),
         }
     labels = {c.label for c in configs}
@@ -226,8 +278,10 @@ def summarize(
             paired = _paired(samples, (top, "bare"), (bottom, "bare"))
             ratios[f"{top} / {bottom}"] = _interval(paired)
     if service is not None:
-        paired = _paired(samples, (service.label, "service"), (service.label, "bare"))
-        ratios[f"service / bare ({service.label})"] = _interval(paired)
+        ends = (service.label, "service"), (service.label, "bare")
+        ratios[f"service / bare ({service.label})"] = _interval(_paired(samples, *ends))
+        cost = _paired(samples, *ends, measure=lambda s: s.server_us_per_request)
+        ratios["service / bare, server CPU per request"] = _interval(cost)
     return {"runs": rows, "ratios": ratios}
 
 
@@ -236,14 +290,14 @@ def _format(interval: dict[str, Any], spec: str) -> str:
 
 
 def print_table(summary: dict[str, Any]) -> None:
-    head = f"{'configuration -> server':<30}{'req/s (median [95% CI])':>30}"
-    print(f"\n{head}{'Locust CPU us/request':>30}")
+    print("\nmedian [95% CI] over rounds; CPU in microseconds per request")
+    print(f"{'configuration -> server':<28}{'req/s':>24}{'Locust CPU':>24}{'server CPU':>24}")
     for name, row in summary["runs"].items():
-        rps, cpu = row["rps"], row["locust_cpu_us_per_request"]
-        print(f"{name:<30}{_format(rps, ',.0f'):>30}{_format(cpu, ',.0f'):>30}")
-    print(f"\n{'ratio of req/s (paired by round)':<44}{'median [95% CI]':>26}")
+        cells = [row["rps"], row["locust_cpu_us_per_request"], row["server_cpu_us_per_request"]]
+        print(f"{name:<28}" + "".join(f"{_format(c, ',.0f'):>24}" for c in cells))
+    print(f"\n{'ratio (paired by round)':<48}{'median [95% CI]':>24}")
     for name, interval in summary["ratios"].items():
-        print(f"{name:<44}{_format(interval, '.2f'):>26}")
+        print(f"{name:<48}{_format(interval, '.2f'):>24}")
 
 
 def _configs(text: str) -> list[Config]:
@@ -330,7 +384,12 @@ def main(argv: list[str] | None = None) -> int:
             },
             "summary": summary,
             "samples": [
-                {**asdict(s), "locust_cpu_us_per_request": s.locust_us_per_request} for s in samples
+                {
+                    **asdict(s),
+                    "locust_cpu_us_per_request": s.locust_us_per_request,
+                    "server_cpu_us_per_request": s.server_us_per_request,
+                }
+                for s in samples
             ],
         }
         args.out.write_text(json.dumps(document, indent=2) + "\n")
