@@ -17,8 +17,9 @@ one sample of every configuration, in an order rotated by one each round:
 
 Reported per configuration: the median req/s and Locust's CPU microseconds per request, each
 with a 95 % order-statistic interval over the rounds (``perf.report.intervals``); per-round
-paired ratios likewise. Requests per second is Locust's request count over the time from its
-first to its last request (``--json-file``).
+paired ratios likewise. Requests per second is the count of requests over the time from the
+first one's start to the last one's end, as each sending process counted them (the
+locustfile's ``--count-dir``: Locust's master can miss its workers' last reports).
 
 Two cores, shared: the generator and the server compete for CPU. ``--pin split`` (default) puts
 the server on CPU 0 and Locust (master and workers) on CPU 1, so each side has one core and the
@@ -179,15 +180,17 @@ def _server(kind: str, scratch: Path, cpu: int | None) -> Iterator[tuple[int, st
 
 def _locust(
     config: Config, server: tuple[int, str], args: argparse.Namespace, out: Path
-) -> tuple[dict[str, Any], CpuTrace]:
-    """One Locust run: its ``/health`` stats entry and the trace of its and the server's CPU."""
+) -> tuple[dict[str, float], CpuTrace]:
+    """One Locust run: the counts of its sending processes summed (see the locustfile's
+    ``--count-dir``) and the trace of its and the server's CPU."""
     server_pid, url = server
-    prefix = out / "locust"
+    counts = out / "counts"
+    counts.mkdir()
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), CLIENTS[config.client],
                "--headless", "--host", url, "--users", str(args.users),
                "--spawn-rate", str(args.users * 100), "--run-time", f"{args.seconds}s",
-               "--stop-timeout", "5", "--only-summary", "--json-file", str(prefix),
-               "--loglevel", "WARNING", "--exit-code-on-error", "0"]  # fmt: skip
+               "--stop-timeout", "5", "--only-summary", "--count-dir", str(counts),
+               "--loglevel", "ERROR", "--exit-code-on-error", "0"]  # fmt: skip
     if config.processes > 1:
         command += ["--processes", str(config.processes)]
     with (out / "locust.log").open("wb") as log:
@@ -199,31 +202,36 @@ def _locust(
         while process.poll() is None:
             trace.read()
             time.sleep(POLL_SECONDS)
-    report = prefix.with_suffix(".json")
-    entries = json.loads(report.read_text()) if report.is_file() else []
-    entry = next((e for e in entries if e["name"] == "/health"), None)
-    if process.returncode != 0 or entry is None or not entry["num_requests"]:
+    parts = [json.loads(path.read_text()) for path in counts.glob("*.json")]
+    if process.returncode != 0 or not parts:
         tail = (out / "locust.log").read_text(errors="replace")[-2000:]
         raise SystemExit(
-            f"Locust ({config.label} on {url}) failed with exit code {process.returncode}:\n{tail}"
+            f"Locust ({config.label} on {url}) exited with code {process.returncode} and "
+            f"{len(parts)} count files:\n{tail}"
         )
-    return entry, trace
+    total = {
+        "requests": sum(p["requests"] for p in parts),
+        "failures": sum(p["failures"] for p in parts),
+        "first": min(p["first"] for p in parts),
+        "last": max(p["last"] for p in parts),
+    }
+    return total, trace
 
 
 def _sample(
     round_: int, config: Config, target: str, server: tuple[int, str], args: argparse.Namespace
 ) -> Sample:
     with tempfile.TemporaryDirectory(prefix="ceiling-locust-") as out:
-        entry, trace = _locust(config, server, args, Path(out))
-    # From the first request to the last: Locust's start-up and shutdown are left out.
-    first, last = entry["start_time"], entry["last_request_timestamp"]
+        counts, trace = _locust(config, server, args, Path(out))
+    # From the first request's start to the last one's end: start-up and shutdown left out.
+    first, last = counts["first"], counts["last"]
     seconds = max(1e-9, last - first)
     locust_cpu, server_cpu = trace.between(first, last)
+    requests = int(counts["requests"])
     sample = Sample(
-        round=round_, config=config.label, target=target,
-        rps=entry["num_requests"] / seconds, requests=entry["num_requests"],
-        failures=entry["num_failures"], seconds=seconds, locust_cpu_s=locust_cpu,
-        server_cpu_s=server_cpu,
+        round=round_, config=config.label, target=target, rps=requests / seconds,
+        requests=requests, failures=int(counts["failures"]), seconds=seconds,
+        locust_cpu_s=locust_cpu, server_cpu_s=server_cpu,
     )  # fmt: skip
     print(
         f"[ceiling] round {round_ + 1}/{args.rounds} {config.label:<16} -> {target:<7}"
