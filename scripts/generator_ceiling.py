@@ -15,11 +15,13 @@ one sample of every configuration, in an order rotated by one each round:
 - ``--service-client`` on the service (default ``fast:1``), paired with the same configuration
   on the bare app in the same round for the ratio service/bare.
 
-Reported per configuration: the median req/s and Locust's CPU microseconds per request, each
-with a 95 % order-statistic interval over the rounds (``perf.report.intervals``); per-round
-paired ratios likewise. Requests per second is the count of requests over the time from the
-first one's start to the last one's end, as each sending process counted them (the
-locustfile's ``--count-dir``: Locust's master can miss its workers' last reports).
+Reported per configuration: the median req/s and the CPU microseconds per request of Locust
+(its workers included) and of the server, each with a 95 % order-statistic interval over the
+rounds (``perf.report.intervals``); per-round paired ratios likewise (service/bare also of the
+server's CPU per request). Requests per second is the count of requests over the time from
+the first one's start to the last one's end, as each sending process counted them (the
+locustfile's ``--count-dir``: Locust's master can miss its workers' last reports); CPU over the
+same span, from /proc read every 0.2 s while Locust runs.
 
 Two cores, shared: the generator and the server compete for CPU. ``--pin split`` (default) puts
 the server on CPU 0 and Locust (master and workers) on CPU 1, so each side has one core and the
