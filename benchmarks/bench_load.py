@@ -1,5 +1,6 @@
-"""What the load generator can push on this machine: Locust on GET /health, no think time,
-against the reference service and against a bare FastAPI app, in the same run.
+"""What the load generator can push on this machine: Locust (``FastHttpUser``) on GET /health,
+no think time, against the reference service and against a bare FastAPI app, in the same run.
+``scripts/generator_ceiling.py`` is the fuller study (both HTTP clients, 1 and 2 processes).
 
 The measured number is requests per second (``extra_info["rps"]``); each round is a fixed-length
 Locust run, so the timing stats only show the run's length. ``service_over_bare`` is the
@@ -65,8 +66,8 @@ def servers():
 
 def _locust(url: str, out: Path) -> tuple[dict, float]:
     command = [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests/health_locustfile.py"),
-               "--headless", "--host", url, "-u", str(USERS), "-r", str(USERS), "-t",
-               f"{SECONDS}s", "--only-summary", "--json-file", str(out / "health"),
+               "FastHealthUser", "--headless", "--host", url, "-u", str(USERS), "-r", str(USERS),
+               "-t", f"{SECONDS}s", "--only-summary", "--json-file", str(out / "health"),
                "--loglevel", "WARNING"]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(process.pid, 0)

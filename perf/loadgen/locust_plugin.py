@@ -11,9 +11,12 @@ standard library of the whole process.
 
 Each user does a weighted mix of ``POST /query`` (entities drawn from a seeded Zipf
 distribution, some queries repeated verbatim), ``GET /health`` and ``GET /performance/stats``;
-every endpoint has its own stats row. Closed model by default (a user waits for its response,
-then thinks); ``--perf-open-rate RPS`` switches to an open model: requests leave on a fixed
-schedule whatever the server does, and each records the time it was meant to start.
+every endpoint has its own stats row. The users are ``FastHttpUser`` (geventhttpclient): a
+request costs Locust a fraction of the CPU of ``HttpUser``'s (python-requests), so the generator
+is not the bottleneck (README, "The generator's ceiling"). Closed model by default (a user waits
+for its response, then thinks); ``--perf-open-rate RPS`` switches to an open model: requests
+leave on a fixed schedule whatever the server does, and each records the time it was meant to
+start.
 
 Every request is logged (``--perf-request-log``) for exact percentiles; at exit the latency
 SLOs of ``[tool.perf.targets]`` are checked and a miss makes the exit code 3. The options below
@@ -22,7 +25,7 @@ also read ``PERF_LOAD_*`` environment variables (``perf load`` sets them).
 
 # ruff: noqa: I001 - locust goes first: it gevent-patches the standard library on import
 import locust
-from locust import HttpUser, events, task
+from locust import FastHttpUser, events, task
 
 import itertools
 import time
@@ -106,13 +109,21 @@ def _setup(environment: Any, **_: Any) -> None:
     recorder = RequestRecorder(log_path, staged=worker)
     _state["recorder"] = recorder
     environment.events.request.add_listener(recorder.on_request)
-    # The catalog took seconds of blocking work; gevent's loop still has the time from before
-    # it, so --run-time's timer (set next) would fire that much early: refresh the clock.
+    # gevent's loop caches "now" and has not run since the imports: without this, the --run-time
+    # timer Locust sets next counts from then, and a loaded machine's slow start-up (the
+    # dataset above) came off the run (a "3s" run sent for 0.3 s).
     gevent.get_hub().loop.update_now()
 
 
-class ServiceUser(HttpUser):
+class ServiceUser(FastHttpUser):
     """One person using the assistant: asks questions, the dashboard polls health and stats."""
+
+    # geventhttpclient takes timeouts per client, not per request (an unknown keyword argument
+    # would become a query parameter), and caps concurrent connections per user: the open
+    # model's in-flight pool needs as many.
+    network_timeout = 60.0
+    connection_timeout = 60.0
+    concurrency = MAX_IN_FLIGHT_PER_USER
 
     def on_start(self) -> None:
         # distributed: each worker its own users (seeds, conversations); local runs index 0
@@ -151,13 +162,11 @@ class ServiceUser(HttpUser):
             text, conversation = self.generator.next_query()
             context["new_query"] = _state["recorder"].is_new_query(text)
             body = {"query": text, "conversation_id": conversation}
-            self.client.post("/query", json=body, name="/query", context=context, timeout=60)
+            self.client.post("/query", json=body, name="/query", context=context)
         elif action == "health":
-            self.client.get("/health", name="/health", context=context, timeout=60)
+            self.client.get("/health", name="/health", context=context)
         else:
-            self.client.get(
-                "/performance/stats", name="/performance/stats", context=context, timeout=60
-            )
+            self.client.get("/performance/stats", name="/performance/stats", context=context)
 
 
 def _progress(environment: Any, every: float) -> None:
