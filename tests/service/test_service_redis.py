@@ -10,6 +10,8 @@ import pytest
 from pydantic import ValidationError
 from support import perf_serve, primary_names, running_app, small_settings
 
+from perf.cache import RedisCache
+from perf.service.server import prepare_data
 from perf.service.settings import ServiceSettings
 
 
@@ -73,3 +75,18 @@ def test_two_workers_on_redis_report_each_workers_hit_rates(tmp_path, redis_serv
             assert w["hit_rate"] == pytest.approx(w["hits"] / lookups if lookups else 0.0)
     llm = stats["cache_stats"]["llm_response"]
     assert llm["hits"] + llm["misses"] >= 30  # every query looked its answer up
+
+
+def test_the_analysis_fills_the_redis_tier_the_workers_read(tmp_path, redis_server):
+    """`perf analyze`, and `perf serve --workers N` before it starts them, write the pairs to
+    the tier of PERF_CACHE_BACKEND: Redis, where every worker reads, not a SQLite file."""
+    server = redis_server()
+    settings = small_settings(tmp_path, cache_backend="redis", redis_url=server.url)
+    report = asyncio.run(prepare_data(settings, full=True))
+    assert report.entities_touched
+    shared = RedisCache(server.url, namespace="perf:correlation:")
+    try:
+        assert len(shared) > 0
+    finally:
+        shared.close()
+    assert not list(settings.cache_dir.glob("*.sqlite*"))
