@@ -4,7 +4,10 @@ synthetic run folder in the real file formats, and the CLI run in-process."""
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from contextlib import asynccontextmanager, contextmanager
@@ -13,7 +16,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from perf._internal.processes import free_port
+from perf._internal.processes import free_port, stop_process, wait_for_http
 from perf.cli import main
 from perf.monitor.sketch import QuantileSketch
 from perf.report.checks import Check
@@ -123,6 +126,32 @@ def serving(tmp_path, *, latency_s: float = 0.0, **overrides):
         settings = small_settings(tmp_path, llm_base_url=stub_url + "/v1", **overrides)
         with real_server(create_app(settings)) as url:
             yield url, stub_url, settings
+
+
+@contextmanager
+def perf_serve(tmp_path, *args: str, **env: str):
+    """``perf serve ARGS`` as a real process (its own LLM stub, small data in ``tmp_path``,
+    ``env`` added to the environment); yields the service URL, stops it after."""
+    env = {
+        **os.environ,
+        "PERF_DATABASE_PATH": str(tmp_path / "home.sqlite"),
+        "PERF_CACHE_DIR": str(tmp_path / "cache"),
+        "PERF_DATASET_SCALE": str(SCALE),
+        "PERF_TOKEN_LOG_PATH": str(tmp_path / "tokens.jsonl"),
+        "PERF_STUB_LATENCY_MEDIAN_MS": "1",
+        "PERF_STUB_LATENCY_P95_MS": "3",
+        **env,
+    }
+    port = free_port()
+    command = [sys.executable, "-m", "perf.cli", "serve", "--port", str(port), *args]
+    service = subprocess.Popen(command, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/health", timeout_seconds=120, process=service)
+        yield url
+    finally:
+        stop_process(service)
+    assert service.returncode is not None
 
 
 # -- a synthetic run folder (the same file formats as a real run) -----------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,13 @@ class CorrelationCache:
     def set(self, entity1: str, entity2: str, value: Any, ttl_seconds: float = DEFAULT_TTL) -> bool:
         """Cache ``value`` for the pair; False if the disk tier dropped the write."""
         return self.store.set(pair_key(entity1, entity2), value, ttl_seconds)
+
+    def set_many(
+        self, values: Mapping[tuple[str, str], Any], ttl_seconds: float = DEFAULT_TTL
+    ) -> bool:
+        """Cache each pair's value, the disk tier in one round trip; False if it dropped them."""
+        items = [(pair_key(a, b), value) for (a, b), value in values.items()]
+        return self.store.set_many(items, ttl_seconds)
 
     def invalidate(self, entity: str) -> int:
         """Drop every pair that ``entity`` is part of; returns how many pairs went."""

@@ -33,6 +33,7 @@ __all__ = [
     "invalidation_message",
     "parse_invalidation",
     "scan_delete_plan",
+    "set_notify_plan",
     "set_plan",
 ]
 
@@ -97,14 +98,49 @@ def parse_invalidation(data: object) -> tuple[str, str, list[str]] | None:
 # -- plans -----------------------------------------------------------------------------------
 
 
-def set_plan(
-    items: list[tuple[str, bytes, float]], publish: tuple[bytes, bytes] | None
-) -> Plan[list[Any]]:
-    """SET each ``(redis key, envelope, ttl)``, then PUBLISH ``(channel, message)``: one trip."""
-    batch: Batch = [("SET", key, envelope, *px(ttl)) for key, envelope, ttl in items]
-    if publish is not None:
-        batch.append(("PUBLISH", *publish))
-    return (yield batch)
+def set_plan(items: list[tuple[str, bytes, float]]) -> Plan[list[Any]]:
+    """SET each ``(redis key, envelope, ttl)``: one round trip."""
+    return (yield [("SET", key, envelope, *px(ttl)) for key, envelope, ttl in items])
+
+
+# A write that announces itself stores each entry and publishes one message naming the keys
+# whose value changed (absent before, or other bytes past the envelope's times), or none at
+# all. Run on the server, so the comparison, the write and the message are one atomic step: a
+# change is always announced, and rewriting the same value (as several workers computing the
+# same result do) leaves the other processes' memory copies alone, which are still right.
+SET_NOTIFY_SCRIPT = f"""
+local changed = {{}}
+for i, key in ipairs(KEYS) do
+  local at = 3 * i
+  local envelope, ms = ARGV[at], tonumber(ARGV[at + 1])
+  local old = redis.call('GET', key)
+  if ms > 0 then
+    redis.call('SET', key, envelope, 'PX', ms)
+  else
+    redis.call('SET', key, envelope)
+  end
+  if not old or string.sub(old, {_PREFIX_LEN + 1}) ~= string.sub(envelope, {_PREFIX_LEN + 1}) then
+    changed[#changed + 1] = ARGV[at + 2]
+  end
+end
+if #changed > 0 then
+  redis.call('PUBLISH', ARGV[1], cjson.encode({{o = ARGV[2], op = 'k', a = changed}}))
+end
+return #changed
+"""
+
+
+def set_notify_plan(
+    items: list[tuple[str, bytes, float]], keys: list[str], channel: bytes, origin: str
+) -> Plan[int]:
+    """SET each ``(redis key, envelope, ttl)`` and PUBLISH the cache ``keys`` (same order)
+    whose value changed, in one script: how many changed."""
+    args: list[Any] = [channel, origin]
+    for (_, envelope, ttl), key in zip(items, keys, strict=True):
+        args += [envelope, 0 if math.isinf(ttl) else px(ttl)[1], key]  # 0: no expiry
+    redis_keys = [redis_key for redis_key, _, _ in items]
+    (changed,) = yield [("EVAL", SET_NOTIFY_SCRIPT, len(redis_keys), *redis_keys, *args)]
+    return int(changed)
 
 
 def delete_plan(keys: list[str], publish: tuple[bytes, bytes] | None) -> Plan[int]:

@@ -26,6 +26,7 @@ from perf.cache.redis_plans import (
     glob_escape,
     invalidation_message,
     scan_delete_plan,
+    set_notify_plan,
     set_plan,
 )
 from perf.cache.serializers import JSONSerializer, Serializer
@@ -68,9 +69,10 @@ class RedisCache:
     circuit: for ``retry_after`` seconds the server is not tried at all (``skipped``;
     ``stats()["mode"]`` is ``unavailable``), then one call tries it again. An error reply
     (e.g. out of memory under ``noeviction``) or a full pool is counted the same way, without
-    opening the circuit. With ``notify``, every write and delete also publishes an
-    invalidation on ``channel`` in the same round trip, for the memory tiers of other
-    processes (TwoTierCache).
+    opening the circuit. With ``notify``, every delete and every write that changes a value
+    also publishes an invalidation on ``channel`` in the same round trip, for the memory tiers
+    of other processes (TwoTierCache); a write of the value already stored publishes nothing
+    (``unchanged`` counts those).
     """
 
     def __init__(
@@ -107,7 +109,7 @@ class RedisCache:
         self._serializer = serializer or JSONSerializer()
         self._clock = clock
         self._stats = CacheStats()
-        self._dropped = self._skipped = 0
+        self._dropped = self._skipped = self._unchanged = 0
         self._down_until = -float("inf")  # the circuit: closed while this is in the past
         self._failing = False
         self._lock = threading.Lock()
@@ -196,7 +198,11 @@ class RedisCache:
         return items, keys
 
     def _stored_plan(self, items: list[tuple[str, bytes, float]], keys: list[str]) -> Plan[bool]:
-        yield from set_plan(items, self._publish("k", keys))
+        if self.notify:
+            changed = yield from set_notify_plan(items, keys, self.channel.encode(), self.origin)
+            self._unchanged += len(items) - changed
+        else:
+            yield from set_plan(items)
         self._stats.sets += len(items)
         return True
 
@@ -386,16 +392,19 @@ class RedisCache:
 
     def stats(self, *, server: bool = False) -> dict[str, Any]:
         """Hits, misses, hit_rate, sets, expirations, errors, dropped (writes not stored),
-        skipped (calls while the circuit was open), mode; with ``server``, the server's
-        figures (``server_info``), which cost a round trip."""
+        skipped (calls while the circuit was open), mode, with ``notify`` unchanged (writes
+        of the value already stored, not announced); with ``server``, the server's figures
+        (``server_info``), which cost a round trip."""
         extra: dict[str, Any] = {"dropped": self._dropped, "skipped": self._skipped}
+        if self.notify:
+            extra["unchanged"] = self._unchanged
         if server:
             extra["server"] = self.server_info()
         return self._stats.as_dict(**extra, mode=self.mode, backend="redis")
 
     def reset_stats(self) -> None:
         self._stats.reset()
-        self._dropped = self._skipped = 0
+        self._dropped = self._skipped = self._unchanged = 0
 
     def close(self) -> None:
         """Close the blocking pool's connections (``aclose`` for the asyncio ones)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -118,16 +118,29 @@ class TwoTierCache:
         return default
 
     def set(self, key: str, value: Any, ttl: float | None = None) -> bool:
-        """Store in both tiers; False if the disk tier dropped the write (memory still has it)."""
+        """Store in both tiers; False if the disk tier dropped the write (memory still has it,
+        unless the disk tier is Redis: see ``set_many``)."""
+        return self.set_many([(key, value)], ttl)
+
+    def set_many(self, items: Iterable[tuple[str, Any]], ttl: float | None = None) -> bool:
+        """Store every ``(key, value)`` in both tiers, the disk tier in one round trip (one
+        SQLite transaction, one Redis script); False if the disk tier dropped the write. With
+        Redis a dropped write leaves the keys out of memory too: other processes would hear
+        of no change, so this memory tier holds only what the shared tier does."""
         ttl = self.default_ttl if ttl is None else check_ttl(ttl)
+        items = list(items)
         coherence = self.coherence
         since = coherence.generation if coherence is not None else 0
         # Disk first: a value the disk tier cannot encode must not reach memory either.
-        stored = self.disk.set(key, value, ttl) if self.disk is not None else True
-        if coherence is None:
-            self.memory.set(key, (value, self._clock()), ttl)
-        else:
-            coherence.store(key, (value, self._clock()), ttl, since)
+        stored = self.disk.set_many(items, ttl) if self.disk is not None else True
+        now = self._clock()
+        for key, value in items:
+            if coherence is None:
+                self.memory.set(key, (value, now), ttl)
+            elif stored:
+                coherence.store(key, (value, now), ttl, since)
+            else:
+                self.memory.delete(key)
         return stored
 
     def delete(self, key: str) -> bool:

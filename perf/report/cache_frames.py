@@ -18,7 +18,13 @@ from perf.report.checks import HIT_RATE_SUFFIX, hit_rate_steady
 from perf.report.intervals import decide
 from perf.report.windows import cache_windows
 from perf.results.files import BENCHMARKS, REQUEST_LOG
-from perf.results.readers import RunPath, read_benchmarks, read_monitor_history, read_requests
+from perf.results.readers import (
+    RunPath,
+    read_benchmarks,
+    read_monitor,
+    read_monitor_history,
+    read_requests,
+)
 
 if TYPE_CHECKING:
     from pandas import DataFrame  # type: ignore[import-untyped, unused-ignore]
@@ -30,6 +36,7 @@ __all__ = [
     "duplicate_caches",
     "hit_rate_summary",
     "hit_rates_over_time",
+    "worker_hit_rates",
 ]
 
 # what each of the reference service's caches is keyed on, and where that level's share of
@@ -124,6 +131,31 @@ def hit_rate_summary(run: RunPath, targets: Mapping[str, float]) -> DataFrame:
         )  # fmt: skip
     columns = ["cache", "target", "warmup_s", "steady", "low", "high", "windows", "warmup",
                "whole_run", "verdict", "same_as"]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
+
+
+def worker_hit_rates(run: RunPath) -> DataFrame:
+    """Per cache and service worker (``perf load --service-workers N``): its own hits, misses
+    and hit rate over the whole run, from ``monitor.json`` (``cache_stats[name]["workers"]``),
+    after a row for all workers together. Empty for a single-worker run or without the file."""
+    pd = _pandas()
+    try:
+        caches = read_monitor(run).get("cache_stats", {})
+    except MissingRunFileError:
+        caches = {}
+    rows = []
+    for cache, stats in sorted(caches.items()):
+        workers = stats.get("workers") or {}
+        if len(workers) < 2:
+            continue
+        for worker, counts in [("all", stats), *sorted(workers.items())]:
+            hits, misses = int(counts.get("hits", 0)), int(counts.get("misses", 0))
+            rows.append(
+                {"cache": cache, "worker": worker, "hits": hits, "misses": misses,
+                 "lookups": hits + misses,
+                 "hit_rate": hits / (hits + misses) if hits + misses else None}
+            )  # fmt: skip
+    columns = ["cache", "worker", "hits", "misses", "lookups", "hit_rate"]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "token_components_table",
     "token_targets_table",
     "trend_table",
+    "worker_hit_rates_table",
 ]
 
 
@@ -74,6 +75,16 @@ def ceilings_table(ceilings: Any) -> Table:
     formats = {"cold_share": fmt_percent, "ceiling": fmt_percent}
     return Table.from_frame(ceilings, columns, formats=formats,
                             numeric=frozenset({"cold_share", "ceiling"}))  # fmt: skip
+
+
+def worker_hit_rates_table(workers: Any) -> Table:
+    columns = {"cache": "cache", "worker": "worker (pid)", "hits": "hits", "misses": "misses",
+               "lookups": "lookups", "hit_rate": "hit rate"}  # fmt: skip
+    formats = {"hits": fmt_count, "misses": fmt_count, "lookups": fmt_count,
+               "hit_rate": fmt_percent}  # fmt: skip
+    numeric = frozenset({"hits", "misses", "lookups", "hit_rate"})
+    caption = "" if len(workers) else "one service worker: no per-worker figures"
+    return Table.from_frame(workers, columns, formats=formats, numeric=numeric, caption=caption)
 
 
 def endpoints_table(table: Any) -> Table:

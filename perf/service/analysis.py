@@ -228,8 +228,8 @@ def _refresh_correlations(
     else:
         for entity_id in touched:
             cache.invalidate(entity_id)
-    for row in synergies:
-        cache.set(row["entity_a"], row["entity_b"], row["score"], ttl_seconds=ttl)
+    scores = {(row["entity_a"], row["entity_b"]): row["score"] for row in synergies}
+    cache.set_many(scores, ttl_seconds=ttl)  # one round trip to the second tier
 
 
 async def save_usage(
@@ -289,6 +289,6 @@ async def warm_caches(stages: ContextStages, *, entities: int, pairs: int) -> di
         ).all()
     loaded = await stages.load_entities(top) if top else {}
     enriched = await stages.load_enrichment(top) if top else {}
-    for a, b, score in strongest:
-        stages.correlations.set(a, b, score, ttl_seconds=stages.correlation_ttl)
+    scores = {(a, b): score for a, b, score in strongest}
+    stages.correlations.set_many(scores, ttl_seconds=stages.correlation_ttl)
     return {"entities": len(loaded), "enrichment": len(enriched), "pairs": len(strongest)}

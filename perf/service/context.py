@@ -261,16 +261,15 @@ class ContextStages:
         new = sorted(involved - self._spread)
         popular = [e for e, _ in self.mentions.most_common(self.correlation_prefetch)]
         series = await self._event_series(involved | (set(popular) if new else set()))
-        results: dict[tuple[str, str], float] = {}
-        for a, b in pairs:
-            results[(a, b)] = value = series_correlation(series, a, b, self.series_hours)
-            self.correlations.set(a, b, value, ttl_seconds=self.correlation_ttl)
+        results = {(a, b): series_correlation(series, a, b, self.series_hours) for a, b in pairs}
+        computed = dict(results)
         for entity_id in new:
             for other in popular:
                 a, b = sorted((entity_id, other))
-                if a != b and (a, b) not in results:
-                    value = series_correlation(series, a, b, self.series_hours)
-                    self.correlations.set(a, b, value, ttl_seconds=self.correlation_ttl)
+                if a != b and (a, b) not in computed:
+                    computed[(a, b)] = series_correlation(series, a, b, self.series_hours)
+        # One write for all of them: one round trip to the second tier, not one per pair.
+        self.correlations.set_many(computed, ttl_seconds=self.correlation_ttl)
         self._spread.update(new)
         return results
 

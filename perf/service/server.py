@@ -206,8 +206,12 @@ async def prepare_data(settings: ServiceSettings, *, full: bool) -> AnalysisRepo
             engine, settings.dataset_seed, settings.dataset_scale, settings.dataset_days
         )
         settings.cache_dir.mkdir(parents=True, exist_ok=True)
-        caches = CacheManager(cache_dir=settings.cache_dir)
-        caches.create("correlation", "two_tier")
+        # The workers' correlation cache: with cache_backend=redis, the analysis must fill
+        # (and invalidate) the Redis tier they read, not a SQLite file none of them reads.
+        url = settings.redis_url.get_secret_value() if settings.redis_url is not None else None
+        redis = settings.cache_backend == "redis"
+        caches = CacheManager(cache_dir=settings.cache_dir, redis_url=url if redis else None)
+        caches.create("correlation", "two_tier_redis" if redis else "two_tier")
         correlations = caches.correlation_cache()
         try:
             return await run_analysis(

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from perf._internal.atomic import write_text_atomic
+from perf.cache.stats import hit_rate
 from perf.monitor import PerformanceMonitor
 from perf.service.tokenlog import TokenTotals
 
@@ -178,7 +179,8 @@ def merge_worker_figures(
 ) -> dict[str, Any]:
     """The figures of all workers of ``generation`` as one: operations, cache hit rates,
     tokens and counters add up; ``workers`` lists each worker and what was left out;
-    ``monitor`` is the merged monitor itself."""
+    ``monitor`` is the merged monitor itself. Each cache also shows every worker's own
+    figures: ``cache_stats[name]["workers"][str(pid)] = {hits, misses, hit_rate}``."""
     merged = PerformanceMonitor(
         relative_accuracy=like.relative_accuracy,
         slot_seconds=like.slot_seconds,
@@ -187,6 +189,7 @@ def merge_worker_figures(
     tokens = TokenTotals()
     counters: Counter[str] = Counter()
     workers: list[dict[str, Any]] = []
+    per_worker: dict[str, dict[str, dict[str, Any]]] = {}  # cache -> pid -> its figures
     now = time.time()
     for figures in [own, *others]:
         try:  # read all of one worker's figures before adding any: a damaged file adds nothing
@@ -201,13 +204,23 @@ def merge_worker_figures(
             else:
                 their_tokens = TokenTotals.from_dict(figures["tokens"])
                 their_counters = {str(k): int(v) for k, v in figures["counters"].items()}
+                their_caches = {
+                    str(name): (int(c["hits"]), int(c["misses"]))
+                    for name, c in figures["monitor"]["cache_stats"].items()
+                }
                 merged.merge(figures["monitor"])
                 tokens.add(their_tokens)
                 counters.update(their_counters)
+                for name, (hits, misses) in their_caches.items():
+                    per_worker.setdefault(name, {})[str(entry["pid"])] = {
+                        "hits": hits, "misses": misses, "hit_rate": hit_rate(hits, misses)
+                    }  # fmt: skip
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             entry = {"pid": figures.get("pid"), "left_out": f"damaged figures: {exc!r:.200}"}
         workers.append(entry)
     stats = merged.get_stats()
+    for name, cache in stats["cache_stats"].items():
+        cache["workers"] = per_worker.get(name, {})
     return {
         "operations": stats["operations"],
         "cache_stats": stats["cache_stats"],

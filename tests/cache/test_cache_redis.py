@@ -25,7 +25,7 @@ from perf.cache import (
     cached,
 )
 from perf.cache.correlation import pair_key
-from perf.cache.redis_plans import encode_envelope
+from perf.cache.redis_plans import encode_envelope, parse_invalidation
 from perf.errors import ConfigurationError, SerializationError
 
 
@@ -334,6 +334,39 @@ def test_another_caches_writes_reach_this_memory_tier(redis_url, redis_namespace
         assert wait_until(lambda: len(b.memory) == 0)
         assert b.stats()["coherence"]["messages"] >= 4
     finally:
+        a.clear()
+        a.close()
+        b.close()
+
+
+def test_rewriting_the_same_value_announces_nothing(redis_url, redis_namespace):
+    a = TwoTierCache(redis_url=redis_url, redis_namespace=redis_namespace)
+    b = TwoTierCache(redis_url=redis_url, redis_namespace=redis_namespace)
+    listener = a.disk.new_client(socket_timeout=10).pubsub(ignore_subscribe_messages=True)
+    listener.subscribe(a.disk.channel)
+
+    def announced():  # the next message's keys (blocks until one arrives: 10 s at most)
+        message = listener.get_message(timeout=10)
+        while message is None or message["type"] != "message":
+            message = listener.get_message(timeout=10)
+        return parse_invalidation(message["data"])[2]
+
+    try:
+        a.set("k", {"r": 0.5})
+        assert announced() == ["k"]
+        assert wait_until(lambda: b.get("k") == {"r": 0.5} and b.memory.peek("k") is not None)
+        a.set("k", {"r": 0.5}, ttl=60)  # the same value again (a new TTL, a new write time)
+        assert a.disk.set_many({"k": {"r": 0.5}, "new": 1, "other": 2})
+        assert announced() == ["new", "other"]  # nothing about "k": the same value twice
+        assert a.stats()["disk"]["unchanged"] == 2
+        assert wait_until(lambda: b.coherence.messages >= 2)
+        assert b.memory.peek("k") is not None  # b's copy, still right, stays
+        a.set("k", {"r": 0.6})  # a change is announced, and reaches b
+        assert announced() == ["k"]
+        assert wait_until(lambda: b.memory.peek("k") is None)
+        assert b.get("k") == {"r": 0.6}
+    finally:
+        listener.close()
         a.clear()
         a.close()
         b.close()

@@ -5,6 +5,7 @@ import sqlite3
 import pytest
 
 from perf.cache import CorrelationCache, TwoTierCache
+from perf.cache.correlation import pair_key
 
 
 def data_version(path):
@@ -77,6 +78,19 @@ def test_correlation_pair_is_unordered(tmp_path, clock):
     assert cache.get("sensor.motion", "light.kitchen") == 0.82
     reopened = CorrelationCache(cache_db_path=tmp_path / "corr.sqlite", clock=clock)
     assert reopened.get("sensor.motion", "light.kitchen") == 0.82
+
+
+def test_correlation_pairs_stored_at_once(tmp_path, clock):
+    cache = CorrelationCache(cache_db_path=tmp_path / "corr.sqlite", clock=clock)
+    assert cache.set_many({("sensor.motion", "light.kitchen"): 0.8, ("a", "b"): 0.1}, 600)
+    assert cache.store.memory.peek(pair_key("a", "b")) is not None
+    reopened = CorrelationCache(cache_db_path=tmp_path / "corr.sqlite", clock=clock)
+    assert reopened.get("light.kitchen", "sensor.motion") == 0.8
+    clock.advance(601)
+    assert cache.get("a", "b", ttl_seconds=7200) is None  # the TTL given to set_many
+    with pytest.raises(TypeError):  # a bad value: neither tier gets any of them
+        cache.set_many({("c", "d"): 1, ("e", "f"): object()})
+    assert cache.get("c", "d") is None
 
 
 def test_correlation_ttl_seconds_on_get_is_max_age(clock):

@@ -262,6 +262,29 @@ def test_tables_show_units_and_colour_verdicts(run) -> None:
     assert "[89.2%, 90.8%]" in html
 
 
+def test_each_service_workers_hit_rate_is_a_row_under_the_total(run) -> None:
+    empty = tables.worker_hit_rates_table(cache_frames.worker_hit_rates(run)).to_html()
+    assert "one service worker: no per-worker figures" in empty  # the synthetic run has one
+
+    def two_workers(data: dict) -> None:
+        data["cache_stats"]["correlation"]["workers"] = {
+            "101": {"hits": 60, "misses": 2, "hit_rate": 60 / 62},
+            "102": {"hits": 30, "misses": 8, "hit_rate": 30 / 38},
+        }
+        data["cache_stats"]["memory"]["workers"] = {"101": {"hits": 70, "misses": 30}}
+
+    edit_json(run / "monitor.json", two_workers)
+    frame = cache_frames.worker_hit_rates(run)
+    assert frame[["cache", "worker", "hits", "misses", "lookups"]].values.tolist() == [
+        ["correlation", "all", 90, 10, 100],
+        ["correlation", "101", 60, 2, 62],
+        ["correlation", "102", 30, 8, 38],
+    ]  # a cache seen by one worker only has no per-worker rows
+    assert frame["hit_rate"].tolist() == pytest.approx([0.9, 60 / 62, 30 / 38])
+    html = tables.worker_hit_rates_table(frame).to_html()
+    assert '<td class="num">78.9%</td>' in html and "<td>102</td>" in html
+
+
 def test_a_later_gate_rewrites_the_index(tmp_path, targets) -> None:
     """`perf gate` after `perf report` (e.g. with --baseline): the index shows the new verdict,
     never the earlier one."""

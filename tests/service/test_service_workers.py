@@ -12,9 +12,8 @@ from collections import Counter
 
 import httpx
 import pytest
-from support import SCALE, primary_names
+from support import perf_serve, primary_names
 
-from perf._internal.processes import free_port, stop_process, wait_for_http
 from perf.monitor import PerformanceMonitor
 from perf.service.tokenlog import TokenLog, TokenTotals
 from perf.service.workers import WorkerStatsShare, WorkerSync
@@ -62,7 +61,12 @@ def test_figures_of_all_workers_add_up(tmp_path):
     merged = asyncio.run(a.sync.merged())
     assert merged["operations"]["query.total"]["count"] == 8
     assert merged["operations"]["query.total"]["max_time"] == pytest.approx(0.05, rel=0.01)
-    assert merged["cache_stats"]["memory"] == {"hits": 24, "misses": 8, "hit_rate": 0.75}
+    memory = merged["cache_stats"]["memory"]
+    assert (memory["hits"], memory["misses"], memory["hit_rate"]) == (24, 8, 0.75)
+    assert memory["workers"] == {  # each worker's own figures, which add up to the above
+        str(os.getpid()): {"hits": 9, "misses": 3, "hit_rate": 0.75},
+        str(os.getppid()): {"hits": 15, "misses": 5, "hit_rate": 0.75},
+    }
     assert merged["counters"] == {"budget_cut": 8}
     tokens = merged["tokens"]
     assert (tokens.calls, tokens.max_prompt_tokens, tokens.billed_prompt_tokens) == (8, 104, 8)
@@ -98,6 +102,7 @@ def test_damaged_or_stale_files_are_left_out_and_named(tmp_path):
     (tmp_path / "shared" / "worker-2.json").write_text(json.dumps({"pid": 2, "monitor": 7}))
     merged = asyncio.run(a.sync.merged(settle=True))  # b is live but stale: the wait ends
     assert merged["operations"]["query.total"]["count"] == 3  # a's own only
+    assert list(merged["cache_stats"]["memory"]["workers"]) == [str(os.getpid())]
     reasons = {w.get("pid", w.get("file")): w.get("left_out", "") for w in merged["workers"]}
     assert reasons[os.getppid()] == "its figures are from before the last reset"
     assert reasons["worker-1.json"].startswith("unreadable: JSONDecodeError")
@@ -120,20 +125,7 @@ def test_token_logs_of_two_processes_share_one_file_line_by_line(tmp_path):
 
 @pytest.mark.slow
 def test_perf_serve_with_two_workers_merges_their_figures(tmp_path):
-    env = {
-        **os.environ,
-        "PERF_DATABASE_PATH": str(tmp_path / "home.sqlite"),
-        "PERF_CACHE_DIR": str(tmp_path / "cache"),
-        "PERF_DATASET_SCALE": str(SCALE),
-        "PERF_TOKEN_LOG_PATH": str(tmp_path / "tokens.jsonl"),
-        "PERF_STUB_LATENCY_MEDIAN_MS": "1",
-        "PERF_STUB_LATENCY_P95_MS": "3",
-    }
-    url = f"http://127.0.0.1:{free_port()}"
-    command = [sys.executable, "-m", "perf.cli", "serve", "--port", url.rsplit(":", 1)[1]]
-    service = subprocess.Popen([*command, "--workers", "2"], env=env, start_new_session=True)
-    try:
-        wait_for_http(f"{url}/health", timeout_seconds=120, process=service)
+    with perf_serve(tmp_path, "--workers", "2") as url:
         assert httpx.post(f"{url}/admin/reset-stats").json() == {
             "reset": True,
             "workers_not_reset": [],
@@ -143,9 +135,6 @@ def test_perf_serve_with_two_workers_merges_their_figures(tmp_path):
             body = {"query": f"Turn on the {names[i % len(names)]}"}
             assert httpx.post(f"{url}/query", json=body, timeout=30).status_code == 200
         stats = httpx.get(f"{url}/performance/stats?settle=1", timeout=30).json()
-    finally:
-        stop_process(service)
-    assert service.returncode is not None
     assert stats["operations"]["query.total"]["count"] == 30
     assert stats["tokens"]["calls"] == 30
     assert len((tmp_path / "tokens.jsonl").read_text().splitlines()) == 30
