@@ -32,6 +32,7 @@ from perf._internal.processes import (
 )
 from perf.errors import ConfigurationError
 from perf.loadgen.history import HistorySampler
+from perf.loadgen.profile import ServiceProfiler, format_profile
 from perf.loadgen.workload import WorkloadParams
 from perf.results.files import (
     LOCUST_HTML,
@@ -42,7 +43,13 @@ from perf.results.files import (
     SERVICE_LOG,
     worker_request_log_glob,
 )
-from perf.results.manifest import LOAD_STAGE, SLO_CHECKS, SUMMARY, expected_interval_ms
+from perf.results.manifest import (
+    LOAD_STAGE,
+    PROFILE,
+    SLO_CHECKS,
+    SUMMARY,
+    expected_interval_ms,
+)
 from perf.results.requests_log import (
     merge_request_logs,
     read_request_log,
@@ -85,6 +92,7 @@ class LoadOptions:
     progress_seconds: float = 2.0
     history_seconds: float = 5.0  # how often monitor_history.jsonl reads the service's figures
     startup_timeout_seconds: float = 120.0
+    profile_rate: float | None = None  # Hz: py-spy samples the service (perf.loadgen.profile)
 
     def __post_init__(self) -> None:
         if self.users < 1:
@@ -100,6 +108,10 @@ class LoadOptions:
         if self.service_workers < 1:
             raise ConfigurationError(
                 f"--service-workers must be at least 1, got {self.service_workers}"
+            )
+        if self.profile_rate is not None and (self.host or self.profile_rate <= 0):
+            raise ConfigurationError(
+                "--profile samples the service perf load starts (no --host) at a rate > 0 Hz"
             )
         if self.host and self.service_workers != 1:
             raise ConfigurationError(
@@ -241,6 +253,9 @@ def run_load(
     exit_code, status = 1, "failed"
     extra: dict[str, Any] = {}
     service_log: IO[bytes] | None = None
+    profiler = ServiceProfiler(
+        folder.path, rate_hz=options.profile_rate, run_seconds=options.duration_seconds, say=say
+    )
     try:
         if options.host:
             url = options.host.rstrip("/")
@@ -260,18 +275,18 @@ def run_load(
         locust = start_process(
             _locust_command(folder.path, url, options, repo), env=service_env, cwd=repo
         )
-        exit_code = locust.wait()
+        exit_code = profiler.watch(locust, service)  # py-spy starts at its offset
         status = "finished" if exit_code == 0 else "failed"
     except KeyboardInterrupt:
         say("[perf load] interrupted: stopping Locust and the service")
         exit_code, status = 130, "interrupted"
     except (RuntimeError, TimeoutError) as exc:
         say(f"[perf load] the service did not start: {exc}; see {folder.path / SERVICE_LOG}")
-        exit_code, status = 1, "failed"
     finally:
         with handling_signal(signal.SIGINT, signal.SIG_IGN):  # let cleanup finish
             if locust is not None:
                 stop_process(locust, grace_seconds=20.0)
+            extra.update(profiler.stop())
             if history is not None:
                 history.stop()
             _collect(folder, url, say)
@@ -284,6 +299,12 @@ def run_load(
             except (ValueError, OSError, KeyError) as exc:
                 extra["results_error"] = f"could not summarise the request log: {exc}"
             folder.finish_stage(LOAD_STAGE, exit_code=exit_code, status=status, extra=extra)
+    _say_results(extra, say)
+    return exit_code
+
+
+def _say_results(extra: Mapping[str, Any], say: Say) -> None:
     if extra.get(SUMMARY):
         say(format_summary(extra[SUMMARY]))
-    return exit_code
+    if PROFILE in extra:
+        say(format_profile(extra[PROFILE]))

@@ -10,7 +10,10 @@ adds:
   service's recorded settings (``ServiceSettings.recorded()``) when ``perf load`` started it;
 - ``workload``: the load options and workload parameters (``LoadOptions.recorded()``);
 - ``summary``: per endpoint, the exact figures of ``EndpointSummary.as_dict()``;
-- ``slo_checks``: the latency SLO checks of the run.
+- ``slo_checks``: the latency SLO checks of the run;
+- ``profile``: with ``--profile``, how py-spy sampled the service (rate, start offset, duration,
+  samples, its command), the service's top frames and the files it left, or ``error`` saying
+  why there is no profile.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ __all__ = [
     "COMPARE_STAGE",
     "GATE_STAGE",
     "LOAD_STAGE",
+    "PROFILE",
     "REPORT_STAGE",
     "SERVICE_SETTINGS",
     "SLO_CHECKS",
@@ -44,6 +48,7 @@ COMPARE_STAGE: Final = "compare"
 SERVICE_SETTINGS: Final = "service"  # key under the load stage's settings
 SUMMARY: Final = "summary"  # key of the load stage: per-endpoint exact figures
 SLO_CHECKS: Final = "slo_checks"  # key of the load stage: the latency SLO checks
+PROFILE: Final = "profile"  # key of the load stage: the sampling profile (perf load --profile)
 
 
 def stage(manifest: Mapping[str, Any], name: str) -> dict[str, Any]:
