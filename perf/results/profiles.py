@@ -5,9 +5,9 @@ One line per distinct stack, root first, frames joined by ``;``, then the number
     process 41:"python -m perf.service serve";process 57:"python -m …";run (server.py:3);… 12
 
 With ``--subprocesses`` py-spy puts the process chain first (``process <pid>:"<command>"``,
-parent before child); every other frame is ``function (file:line)``. Idle threads are not
-sampled (py-spy without ``--idle``), so a share of the samples is a share of the time the
-processes spent on a CPU (or waiting for the GIL), not of wall-clock time.
+parent before child); every other frame is ``function (file:line)``. A share of the samples is
+a share of the sampled time (``perf load --profile``: threads holding the GIL), not of
+wall-clock time.
 
 *Self* time of a function: the samples in which it is the innermost frame; *total* time: the
 samples in which it is anywhere on the stack (counted once per stack, recursion included).
