@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from perf.errors import ConfigurationError
 from perf.loadgen import profile
 from perf.loadgen.flamegraph import flamegraph_svg
+from perf.loadgen.load_run import LoadOptions
 from perf.loadgen.profile import ServiceProfiler, find_py_spy, format_profile
 from perf.results.profiles import parse_collapsed
 
@@ -122,3 +124,11 @@ def test_py_spy_records_a_real_process(tmp_path: Path) -> None:
     ET.parse(tmp_path / "profile.svg")
     doc = json.loads((tmp_path / "profile.speedscope.json").read_text())
     assert doc["profiles"][0]["type"] == "sampled"
+
+
+def test_profile_needs_our_own_service_and_a_positive_rate() -> None:
+    with pytest.raises(ConfigurationError, match="no --host"):
+        LoadOptions(host="http://127.0.0.1:9", profile_rate=100)
+    with pytest.raises(ConfigurationError, match="rate > 0"):
+        LoadOptions(profile_rate=0)
+    assert LoadOptions(profile_rate=None).profile_rate is None
