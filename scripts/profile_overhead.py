@@ -53,6 +53,7 @@ def one_run(out: Path, name: str, args: argparse.Namespace, profile: bool) -> di
     ]  # fmt: skip
     if profile:
         command += ["--profile", "--profile-rate", f"{args.rate:g}"]
+        command += ["--profile-nonblocking"] if args.nonblocking else []
     print(f"[overhead] {name}: {' '.join(command[2:])}", flush=True)
     with (out / f"{name}.log").open("w") as log:
         code = subprocess.call(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
@@ -72,6 +73,7 @@ def main() -> int:
     parser.add_argument("--duration", default="40s", help="each run (default 40s)")
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--rate", type=float, default=100.0, help="py-spy's Hz (default 100)")
+    parser.add_argument("--nonblocking", action="store_true", help="py-spy --nonblocking")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -98,7 +100,8 @@ def main() -> int:
     }
     (args.out / "overhead.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(
-        f"[overhead] throughput with py-spy at {args.rate:g} Hz / without, median of "
+        f"[overhead] throughput with py-spy at {args.rate:g} Hz"
+        f"{' (nonblocking)' if args.nonblocking else ''} / without, median of "
         f"{len(pairs)} pairs: {summary['median_ratio']:.3f} "
         f"[{ci.low:.3f}, {ci.high:.3f}] (95 % bootstrap); req/s without "
         f"{summary['rps_off_median']:.1f}, with {summary['rps_on_median']:.1f}"

@@ -106,6 +106,7 @@ def _load_options(args: argparse.Namespace) -> LoadOptions:
         progress_seconds=args.progress,
         history_seconds=args.history,
         profile_rate=args.profile_rate if args.profile else None,
+        profile_nonblocking=args.profile_nonblocking,
     )
 
 
@@ -245,6 +246,11 @@ def _add_load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile-rate", type=float, default=100.0, metavar="HZ",
         help="py-spy's samples per second with --profile (default 100)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--profile-nonblocking", action="store_true",
+        help="py-spy reads the stacks without pausing the service (less overhead, stacks may "
+        "be torn)",
     )  # fmt: skip
 
 

@@ -93,6 +93,7 @@ class LoadOptions:
     history_seconds: float = 5.0  # how often monitor_history.jsonl reads the service's figures
     startup_timeout_seconds: float = 120.0
     profile_rate: float | None = None  # Hz: py-spy samples the service (perf.loadgen.profile)
+    profile_nonblocking: bool = False  # py-spy reads without pausing the service
 
     def __post_init__(self) -> None:
         if self.users < 1:
@@ -254,8 +255,9 @@ def run_load(
     extra: dict[str, Any] = {}
     service_log: IO[bytes] | None = None
     profiler = ServiceProfiler(
-        folder.path, rate_hz=options.profile_rate, run_seconds=options.duration_seconds, say=say
-    )
+        folder.path, rate_hz=options.profile_rate, run_seconds=options.duration_seconds,
+        nonblocking=options.profile_nonblocking, say=say,
+    )  # fmt: skip
     try:
         if options.host:
             url = options.host.rstrip("/")

@@ -88,10 +88,17 @@ class ServiceProfiler:
     stage. Neither raises for py-spy's faults: they become a message and ``error``."""
 
     def __init__(
-        self, run: Path, *, rate_hz: float | None, run_seconds: float, say: Say = print
+        self,
+        run: Path,
+        *,
+        rate_hz: float | None,
+        run_seconds: float,
+        nonblocking: bool = False,
+        say: Say = print,
     ) -> None:
         self.run = run
         self.rate_hz = rate_hz
+        self.nonblocking = nonblocking
         self.offset_seconds = run_seconds * START_SHARE
         self.planned_seconds = max(1, math.ceil(run_seconds - self.offset_seconds))
         self.say = say
@@ -126,6 +133,8 @@ class ServiceProfiler:
             "--rate", f"{self.rate_hz:g}", "--duration", str(self.planned_seconds),
             "--format", "raw", "--output", str(self.run / PROFILE_COLLAPSED),
         ]  # fmt: skip
+        if self.nonblocking:
+            self.command.append("--nonblocking")
         self._log = (self.run / PROFILE_LOG).open("wb")
         self._started = time.time()
         self._process = start_process(self.command, env=os.environ, cwd=self.run, log=self._log)
@@ -179,7 +188,8 @@ class ServiceProfiler:
 
     def _record(self) -> dict[str, Any]:
         record: dict[str, Any] = {
-            "tool": "py-spy", "rate_hz": self.rate_hz, "pid": self.pid,
+            "tool": "py-spy", "rate_hz": self.rate_hz, "nonblocking": self.nonblocking,
+            "pid": self.pid,
             "start_rule": f"after {START_SHARE:.0%} of the run (MSER-5 cuts warm-up before it)",
             "start_offset_seconds": self.offset_seconds,
             "planned_seconds": self.planned_seconds, "command": self.command,
