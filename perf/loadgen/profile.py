@@ -138,11 +138,12 @@ class ServiceProfiler:
         self._log = (self.run / PROFILE_LOG).open("wb")
         self._started = time.time()
         self._process = start_process(self.command, env=os.environ, cwd=self.run, log=self._log)
-        self.say(
-            f"[perf load] profiling the service (pid {pid}) with py-spy at "
-            f"{self.rate_hz:g} Hz for the last {self.planned_seconds} s"
-        )
         self._wait_attached()
+        if self.error is None:
+            self.say(
+                f"[perf load] profiling the service (pid {pid}) with py-spy at "
+                f"{self.rate_hz:g} Hz for the last {self.planned_seconds} s"
+            )
 
     def _wait_attached(self) -> None:
         """Until py-spy says it samples, or exits (it could not attach)."""
