@@ -121,6 +121,8 @@ def _load_options(
         targets=Path(args.targets) if args.targets else None,
         progress_seconds=args.progress,
         history_seconds=args.history,
+        profile_rate=args.profile_rate if args.profile else None,
+        profile_nonblocking=args.profile_nonblocking,
     )
 
 
@@ -371,6 +373,20 @@ def _add_load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--history", type=float, default=5.0,
         help="read the service's figures into monitor_history.jsonl every N s (default 5)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--profile", action="store_true",
+        help="sample the service with py-spy in the run's second half: a flame graph, a "
+        "speedscope file and the top frames in the run folder",
+    )  # fmt: skip
+    parser.add_argument(
+        "--profile-rate", type=float, default=100.0, metavar="HZ",
+        help="py-spy's samples per second with --profile (default 100)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--profile-nonblocking", action="store_true",
+        help="py-spy reads the stacks without pausing the service (less overhead, stacks may "
+        "be torn)",
     )  # fmt: skip
 
 

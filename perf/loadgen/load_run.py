@@ -35,6 +35,7 @@ from perf._internal.processes import (
 )
 from perf.errors import ConfigurationError
 from perf.loadgen.history import HistorySampler
+from perf.loadgen.profile import ServiceProfiler, format_profile
 from perf.loadgen.workload import WorkloadParams
 from perf.results.cache_traces import collect_cache_traces
 from perf.results.files import (
@@ -49,7 +50,13 @@ from perf.results.files import (
     WRITING_SUFFIX,
     worker_request_log_glob,
 )
-from perf.results.manifest import LOAD_STAGE, SLO_CHECKS, SUMMARY, expected_interval_ms
+from perf.results.manifest import (
+    LOAD_STAGE,
+    PROFILE,
+    SLO_CHECKS,
+    SUMMARY,
+    expected_interval_ms,
+)
 from perf.results.requests_log import (
     merge_request_logs,
     read_request_log,
@@ -112,6 +119,8 @@ class LoadOptions:
     progress_seconds: float = 2.0
     history_seconds: float = 5.0  # how often monitor_history.jsonl reads the service's figures
     startup_timeout_seconds: float = 120.0
+    profile_rate: float | None = None  # Hz: py-spy samples the service (perf.loadgen.profile)
+    profile_nonblocking: bool = False  # py-spy reads without pausing the service
 
     def __post_init__(self) -> None:
         if self.users < 1:
@@ -136,6 +145,10 @@ class LoadOptions:
         if self.service_workers < 1:
             raise ConfigurationError(
                 f"--service-workers must be at least 1, got {self.service_workers}"
+            )
+        if self.profile_rate is not None and (self.host or self.profile_rate <= 0):
+            raise ConfigurationError(
+                "--profile samples the service perf load starts (no --host) at a rate > 0 Hz"
             )
         if self.host and self.service_workers != 1:
             raise ConfigurationError(
@@ -343,6 +356,11 @@ def run_load(
     url: str | None = None
     exit_code, status = 1, "failed"
     extra: dict[str, Any] = {}
+    service: subprocess.Popen[bytes] | None = None
+    profiler = ServiceProfiler(
+        folder.path, rate_hz=options.profile_rate, run_seconds=options.duration_seconds,
+        nonblocking=options.profile_nonblocking, say=say,
+    )  # fmt: skip
     try:
         if options.host:
             url = options.host.rstrip("/")
@@ -371,15 +389,15 @@ def run_load(
         locust = start_process(
             locust_command(folder.path, url, options, repo), env=service_env, cwd=repo
         )
+        stopping.callback(lambda: extra.update(profiler.stop()))
         stopping.callback(stop_process, locust, grace_seconds=20.0)
-        exit_code = locust.wait()
+        exit_code = profiler.watch(locust, service)  # py-spy starts at its offset
         status = "finished" if exit_code == 0 else "failed"
     except KeyboardInterrupt:
         say("[perf load] interrupted: stopping Locust and the service")
         exit_code, status = 130, "interrupted"
     except (RuntimeError, TimeoutError) as exc:
         say(f"[perf load] the service did not start: {exc}; see {folder.path / SERVICE_LOG}")
-        exit_code, status = 1, "failed"
     finally:
         # let cleanup finish: a second Ctrl-C or a SIGTERM must not orphan the service
         with (
@@ -392,6 +410,12 @@ def run_load(
             except (ValueError, OSError, KeyError) as exc:
                 extra["results_error"] = f"could not summarise the request log: {exc}"
             folder.finish_stage(LOAD_STAGE, exit_code=exit_code, status=status, extra=extra)
+    _say_results(extra, say)
+    return exit_code
+
+
+def _say_results(extra: Mapping[str, Any], say: Say) -> None:
     if extra.get(SUMMARY):
         say(format_summary(extra[SUMMARY]))
-    return exit_code
+    if PROFILE in extra:
+        say(format_profile(extra[PROFILE]))

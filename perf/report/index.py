@@ -2,7 +2,8 @@
 
 The first line is the gate's verdict; then the checks, failures and inconclusive ones first;
 the run's context (commit, machine, load, model, duration, warm-up cut); links to every report
-page, Locust's own report and the raw files. ``perf report`` writes it after the notebooks;
+page, Locust's own report, the profile (``perf load --profile``: flame graph, speedscope file,
+top frames) and the raw files. ``perf report`` writes it after the notebooks;
 ``perf gate`` rewrites it whenever the run already has a report, so the page never shows an
 earlier verdict than ``gate.json``.
 """
@@ -20,13 +21,21 @@ from perf.report.display import (
     VERDICT_ORDER,
     fmt_duration,
     fmt_interval,
+    fmt_percent,
     fmt_value,
     verdict_badge,
     verdict_class,
 )
 from perf.report.html import STYLESHEET, STYLESHEET_NAME, page
 from perf.results import manifest as schema
-from perf.results.files import GATE, LOCUST_HTML, MANIFEST, REPORT_DIR
+from perf.results.files import (
+    GATE,
+    LOCUST_HTML,
+    MANIFEST,
+    PROFILE_FLAMEGRAPH,
+    PROFILE_SPEEDSCOPE,
+    REPORT_DIR,
+)
 
 __all__ = [
     "INDEX",
@@ -148,6 +157,42 @@ def _context(manifest: Mapping[str, Any], gate: Mapping[str, Any] | None) -> lis
     return items
 
 
+def _profile(run: Path, manifest: Mapping[str, Any]) -> str:
+    """Where the service's time went (``perf load --profile``): links and the top frames."""
+    record = schema.stage(manifest, schema.LOAD_STAGE).get(schema.PROFILE)
+    if not record:
+        return ""
+    if record.get("error"):
+        return f'<h2>Profile</h2><p class="note">No profile: {html.escape(record["error"])}</p>'
+    links = []
+    if (run / PROFILE_FLAMEGRAPH).is_file():
+        links.append(f'<a href="../{PROFILE_FLAMEGRAPH}">flame graph ({PROFILE_FLAMEGRAPH})</a>')
+    if (run / PROFILE_SPEEDSCOPE).is_file():
+        links.append(
+            f'<a href="../{PROFILE_SPEEDSCOPE}">speedscope file ({PROFILE_SPEEDSCOPE})</a> '
+            '<span class="muted small">(open it at https://www.speedscope.app: zoom, search, '
+            "per-process views)</span>"
+        )
+    rows = "".join(
+        f'<tr><td class="num">{fmt_percent(f["self_share"])}</td>'
+        f'<td class="num">{fmt_percent(f["total_share"])}</td>'
+        f"<td><code>{html.escape(f['function'])}</code></td></tr>"
+        for f in record.get("top_frames", [])
+    )
+    seconds = record.get("seconds", record.get("planned_seconds", 0))
+    about = (
+        f"py-spy at {record.get('rate_hz', 0):g} Hz for {seconds:.0f} s from "
+        f"{record.get('start_offset_seconds', 0):.0f} s into the run (its second half: steady "
+        f"state), {record.get('samples', 0):,} samples of the service's threads holding the GIL"
+    )
+    return (
+        f'<h2>Profile: where the service\'s Python time went</h2><p class="small">{about}</p>'
+        f"<ul>{''.join(f'<li>{link}</li>' for link in links)}</ul>"
+        "<table><thead><tr><th class=num>self</th><th class=num>total</th><th>function</th>"
+        f"</tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
 def _links(run: Path, manifest: Mapping[str, Any], pages: Sequence[Mapping[str, Any]]) -> str:
     reports = []
     for p in pages:
@@ -187,6 +232,7 @@ def index_html(
         f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in _context(manifest, gate)
     )
     body.append(f'<h2>Run</h2><dl class="context">{context}</dl>')
+    body.append(_profile(run, manifest))
     body.append(_links(run, manifest, pages))
     nav = [("index", INDEX)] + [
         (nav_label(str(p["name"])), Path(p["html"]).name) for p in pages if p.get("html")

@@ -26,6 +26,10 @@ __all__ = [
     "MONITOR",
     "MONITOR_HISTORY",
     "PRODUCERS",
+    "PROFILE_COLLAPSED",
+    "PROFILE_FLAMEGRAPH",
+    "PROFILE_LOG",
+    "PROFILE_SPEEDSCOPE",
     "REPORT_DIR",
     "REPORT_SUMMARY",
     "REQUEST_LOG",
@@ -58,6 +62,12 @@ CAPACITY_DIR: Final = "capacity"  # its steps: one folder each with the step's L
 GATE: Final = "gate.json"  # every check with its target, measured value and verdict
 COMPARE: Final = "compare.json"  # perf compare: BASE against HEAD, per benchmark and verdict
 COMPARE_DIR: Final = "compare"  # its rounds: pytest-benchmark JSON + log per side and process
+# perf load --profile: py-spy's samples of the service in the run's second half (the top
+# frames are in the manifest's load stage, key "profile")
+PROFILE_COLLAPSED: Final = "profile.collapsed.txt"  # py-spy's own collapsed stacks (raw)
+PROFILE_FLAMEGRAPH: Final = "profile.svg"  # the flame graph, drawn from those stacks
+PROFILE_SPEEDSCOPE: Final = "profile.speedscope.json"  # the same, for https://www.speedscope.app
+PROFILE_LOG: Final = "profile.log"  # py-spy's own output (why it failed, when it did)
 REPORT_DIR: Final = "report"  # the executed notebooks as HTML
 REPORT_SUMMARY: Final = "report/summary.md"
 

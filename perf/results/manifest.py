@@ -10,7 +10,10 @@ adds:
   service's recorded settings (``ServiceSettings.recorded()``) when ``perf load`` started it;
 - ``workload``: the load options and workload parameters (``LoadOptions.recorded()``);
 - ``summary``: per endpoint, the exact figures of ``EndpointSummary.as_dict()``;
-- ``slo_checks``: the latency SLO checks of the run.
+- ``slo_checks``: the latency SLO checks of the run;
+- ``profile``: with ``--profile``, how py-spy sampled the service (rate, start offset, duration,
+  samples, its command), the service's top frames and the files it left, or ``error`` saying
+  why there is no profile.
 
 ``perf load --find-capacity`` records the ``capacity`` stage instead (the same ``settings`` and
 ``workload``, the search's options under ``settings.capacity``) and adds ``knees``: per search,
@@ -28,6 +31,7 @@ __all__ = [
     "COMPARE_STAGE",
     "GATE_STAGE",
     "LOAD_STAGE",
+    "PROFILE",
     "REPORT_STAGE",
     "SERVICE_SETTINGS",
     "SLO_CHECKS",
@@ -50,6 +54,7 @@ COMPARE_STAGE: Final = "compare"
 SERVICE_SETTINGS: Final = "service"  # key under the load stage's settings
 SUMMARY: Final = "summary"  # key of the load stage: per-endpoint exact figures
 SLO_CHECKS: Final = "slo_checks"  # key of the load stage: the latency SLO checks
+PROFILE: Final = "profile"  # key of the load stage: the sampling profile (perf load --profile)
 
 
 def stage(manifest: Mapping[str, Any], name: str) -> dict[str, Any]:

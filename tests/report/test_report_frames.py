@@ -316,3 +316,25 @@ def test_svg_is_compacted_without_changing_what_it_draws() -> None:
     assert 'x="1.25">20.0 ns</text>' in small  # two decimals and the text itself kept
     assert "><" in small and "\n" not in small
     assert '<text x="3.1">0.045</text>' in small  # a label's digits are never cut
+
+
+def test_the_index_links_the_profile_and_shows_its_top_frames(tmp_path) -> None:
+    run = make_run(tmp_path)
+    top = [{"function": "pearson (perf/service/correlate.py)", "self_samples": 52,
+            "total_samples": 60, "self_share": 0.1034, "total_share": 0.1193}]  # fmt: skip
+    record = {"rate_hz": 100, "start_offset_seconds": 60.0, "seconds": 60.0, "samples": 503,
+              "top_frames": top}  # fmt: skip
+    edit_json(run / "manifest.json", lambda m: m["stages"]["load"].update(profile=record))
+    (run / "profile.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"/>')
+    (run / "profile.speedscope.json").write_text("{}")
+    page = index_html(run, json.loads((run / "manifest.json").read_text()), None, [])
+    assert 'href="../profile.svg"' in page and 'href="../profile.speedscope.json"' in page
+    assert "https://www.speedscope.app" in page and 'href="https://' not in page  # offline
+    assert "<code>pearson (perf/service/correlate.py)</code>" in page and "10.3%" in page
+    assert "py-spy at 100 Hz for 60 s from 60 s into the run" in page
+
+    edit_json(run / "manifest.json", lambda m: m["stages"]["load"].update(
+        profile={"error": "py-spy could not attach <pid 7>"}))  # fmt: skip
+    page = index_html(run, json.loads((run / "manifest.json").read_text()), None, [])
+    assert "No profile: py-spy could not attach &lt;pid 7&gt;" in page
+    assert "<h2>Profile" in page and "../profile.svg" not in page.split("Raw files")[0]
