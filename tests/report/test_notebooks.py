@@ -17,8 +17,7 @@ from perf.report.notebooks import PARAMETERS_TAG, parameterize, skip_reason
 NOTEBOOKS = ROOT / "notebooks"
 NAMES = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
 CROSS_RUN = {"compare", "trend"}  # need two runs: skipped on a results root of one
-# need capacity.json (perf load --find-capacity): skipped here, run in tests/e2e/test_find_capacity.py
-CAPACITY = {"capacity"}
+CAPACITY = {"capacity"}  # needs capacity.json: run in tests/e2e/test_find_capacity.py
 SKIPPED = CROSS_RUN | CAPACITY
 ONE_RUN = [n for n in NAMES if n not in SKIPPED]
 
