@@ -161,6 +161,8 @@ def test_a_multihost_run_has_the_shape_of_a_single_process_run(netns, tmp_path):
     local = subprocess.run(
         [sys.executable, "-m", "perf.cli", "load", "--users", "3", "--spawn-rate", "3",
          "--duration", "4s", "--run-dir", str(single), "--workload", "health_weight=4",
+         # no cache traces: the multi-host service is started by the script, not by perf load
+         "--trace-rate", "0",
          *FAST_USERS[:4]],  # dataset_scale: from PERF_DATASET_SCALE, as for our own service
         capture_output=True, text=True, timeout=180, cwd=ROOT, env=ENV, check=False,
     )  # fmt: skip
@@ -171,7 +173,7 @@ def test_a_multihost_run_has_the_shape_of_a_single_process_run(netns, tmp_path):
         [sys.executable, "-m", "perf.cli", "gate", str(run), "--allow-missing"],
         capture_output=True, text=True, timeout=120, cwd=ROOT, env=ENV, check=False,
     )  # fmt: skip
-    assert gate.returncode in {0, 1}, gate.stdout + gate.stderr  # a verdict, not bad input
+    assert gate.returncode in {0, 1, 3}, gate.stdout + gate.stderr  # a verdict (3: inconclusive)
     checks = {c["name"] for c in json.loads((run / "gate.json").read_text())["checks"]}
     assert {"query_latency_p95_ms", "health_p95_ms", "tokens_per_query_max"} <= checks
 
