@@ -43,7 +43,7 @@ from perf._internal.netns import (
 from perf._internal.processes import handling_signal, start_process, stop_process
 from perf.errors import ConfigurationError
 from perf.loadgen.load_run import LoadOptions, locust_worker_command, parse_duration
-from perf.loadgen.workload import WorkloadParams
+from perf.loadgen.workload import parse_workload
 from perf.results.files import REQUEST_LOG, SERVICE_LOG, TOKEN_LOG, worker_request_log_glob
 from perf.results.runs import create_run
 
@@ -100,19 +100,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def load_options(args: argparse.Namespace) -> tuple[LoadOptions, list[str]]:
     """The options (for the workers' commands) and the same as `perf load` arguments."""
-    workload = {}
-    for item in args.workload:
-        key, sep, value = item.partition("=")
-        known = WorkloadParams.__dataclass_fields__
-        if not sep or key not in known:
-            raise ConfigurationError(
-                f"bad --workload {item!r}: use KEY=VALUE with KEY one of {sorted(known)}"
-            )
-        workload[key] = value
-    try:
-        params = WorkloadParams.from_mapping(workload)
-    except (TypeError, ValueError) as exc:
-        raise ConfigurationError(f"bad workload parameter: {exc}") from exc
+    params = parse_workload(args.workload)
     options = LoadOptions(
         users=args.users,
         spawn_rate=args.spawn_rate,

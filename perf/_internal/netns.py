@@ -23,6 +23,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from perf._internal.processes import pid_alive
+
 __all__ = [
     "DEFAULT_PREFIX",
     "Host",
@@ -101,20 +103,12 @@ def _remove(namespace: str) -> None:
     _ip("netns", "delete", namespace, check=False)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale(prefix: str = DEFAULT_PREFIX) -> list[str]:
     """Delete the namespaces ``<prefix><pid>-...`` whose process ``pid`` is gone."""
     owner = re.compile(rf"^{re.escape(prefix)}(\d+)-")
-    stale = [n for n in namespaces(prefix) if (m := owner.match(n)) and not _alive(int(m.group(1)))]
+    stale = [
+        n for n in namespaces(prefix) if (m := owner.match(n)) and not pid_alive(int(m.group(1)))
+    ]
     for name in stale:
         _remove(name)
     return stale

@@ -25,6 +25,7 @@ __all__ = [
     "free_port",
     "handling_signal",
     "http_json",
+    "pid_alive",
     "start_process",
     "stop_process",
     "wait_for_http",
@@ -72,6 +73,17 @@ def start_process(
         stderr=subprocess.STDOUT if log is not None else None,
         start_new_session=True,
     )
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:

@@ -32,7 +32,7 @@ from perf.loadgen.load_run import (
     run_load,
     trace_settings,
 )
-from perf.loadgen.workload import WorkloadParams
+from perf.loadgen.workload import parse_workload
 from perf.report.capacity import judge_step
 from perf.results.files import BENCHMARKS, CAPACITY_DIR, TOKEN_LOG
 from perf.results.imported import import_locust_run
@@ -92,18 +92,7 @@ def _load_options(
         for key in ("dataset_seed", "dataset_scale"):
             if value := os.environ.get(f"PERF_{key.upper()}"):
                 workload[key] = value
-    for item in args.workload or []:
-        key, sep, value = item.partition("=")
-        known = WorkloadParams.__dataclass_fields__
-        if not sep or key not in known:
-            raise ConfigurationError(
-                f"bad --workload {item!r}: use KEY=VALUE with KEY one of {sorted(known)}"
-            )
-        workload[key] = value
-    try:
-        params = WorkloadParams.from_mapping(workload)
-    except ValueError as exc:
-        raise ConfigurationError(f"bad workload parameter: {exc}") from exc
+    params = parse_workload(args.workload or [], workload)
     if args.host:
         check_host(args.host.rstrip("/"))
     return LoadOptions(

@@ -25,10 +25,11 @@ from __future__ import annotations
 import bisect
 import itertools
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from perf.errors import ConfigurationError
 from perf.service.data import build_dataset
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "WorkloadParams",
     "catalog_from_dataset",
     "compose_query",
+    "parse_workload",
     "zipf_cumulative",
 ]
 
@@ -85,6 +87,24 @@ class WorkloadParams:
             if values.get(f.name) not in (None, ""):
                 kwargs[f.name] = (float if f.type == "float" else int)(values[f.name])
         return cls(**kwargs)
+
+
+def parse_workload(items: Iterable[str], base: Mapping[str, str] | None = None) -> WorkloadParams:
+    """``--workload KEY=VALUE`` overrides on top of ``base``; a ConfigurationError names a bad
+    item and the keys there are."""
+    values = dict(base or {})
+    known = WorkloadParams.__dataclass_fields__
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in known:
+            raise ConfigurationError(
+                f"bad --workload {item!r}: use KEY=VALUE with KEY one of {sorted(known)}"
+            )
+        values[key] = value
+    try:
+        return WorkloadParams.from_mapping(values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"bad workload parameter: {exc}") from exc
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from perf._internal.atomic import write_text_atomic
+from perf._internal.processes import pid_alive
 from perf.cache.stats import hit_rate
 from perf.monitor import PerformanceMonitor
 from perf.service.tokenlog import TokenTotals
@@ -88,7 +89,7 @@ class WorkerStatsShare:
         while True:
             figures, _ = self.others()
             pids = [(f.get("pid"), f) for f in figures]
-            waiting = [p for p, f in pids if isinstance(p, int) and _alive(p) and not ready(f)]
+            waiting = [p for p, f in pids if isinstance(p, int) and pid_alive(p) and not ready(f)]
             if not waiting or time.monotonic() >= deadline:
                 return waiting
             await asyncio.sleep(self.interval_seconds / 4)
@@ -197,7 +198,7 @@ def merge_worker_figures(
                 "pid": int(figures["pid"]),
                 "generation": int(figures["generation"]),
                 "age_seconds": round(now - float(figures["written_at"]), 3),
-                "alive": figures is own or _alive(int(figures["pid"])),
+                "alive": figures is own or pid_alive(int(figures["pid"])),
             }
             if entry["generation"] != generation:
                 entry["left_out"] = "its figures are from before the last reset"
@@ -229,13 +230,3 @@ def merge_worker_figures(
         "workers": workers,
         "monitor": merged,  # for the caller's further readings (histograms)
     }
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
