@@ -132,7 +132,7 @@ def main() -> int:
     result = {"aa": same, "degraded": slow, "aa_summary": _summary(same),
               "degraded_summary": _summary(slow)}  # fmt: skip
     (args.out / "study.json").write_text(json.dumps(result, indent=1))
-    print("\ncheck | A/A verdicts (odd runs with a CPU hog) | flips | degraded")
+    print("\ncheck | A/A verdicts (even-numbered runs with a CPU hog) | flips | degraded")
     for name, row in result["aa_summary"].items():
         bad = result["degraded_summary"].get(name, {}).get("counts", {})
         print(f"{name} | {row['counts']} | {'FLIP' if row['flip'] else 'none'} | {bad}")
