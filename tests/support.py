@@ -336,6 +336,18 @@ def edit_json(path: Path, change: Callable[[dict], None]) -> None:
 # -- the CLI ----------------------------------------------------------------------------------
 
 
+def perf_command(*args: str) -> list[str]:
+    """``perf ARGS`` as a child process, as a user runs it (the e2e tests)."""
+    return [sys.executable, "-m", "perf.cli", *args]
+
+
+def latency_targets(tmp_path: Path, query_ms: float = 60_000, health_ms: float = 60_000) -> Path:
+    """A targets file with only the two latency targets (by default ones no run can miss)."""
+    path = tmp_path / "targets.toml"
+    path.write_text(f"[targets]\nquery_latency_p95_ms = {query_ms}\nhealth_p95_ms = {health_ms}\n")
+    return path
+
+
 def perf(*argv: str) -> int:
     """``perf ...`` through the real CLI, in-process."""
     return main(list(argv))

@@ -9,41 +9,23 @@ import os
 import re
 import signal
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from support import ROOT
+from support import ROOT, latency_targets, perf_command
+
+from perf._internal.processes import pid_alive
 
 ENV = dict(os.environ)
 ROLES = {"service", "stub", "generator"}
-
-
-def perf(*args: str) -> list[str]:
-    return [sys.executable, "-m", "perf.cli", *args]
-
-
-def _targets(tmp_path: Path) -> Path:
-    path = tmp_path / "targets.toml"
-    path.write_text("[targets]\nquery_latency_p95_ms = 60000\nhealth_p95_ms = 60000\n")
-    return path
-
-
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 @pytest.mark.slow
 def test_find_capacity_writes_capacity_json_and_its_report(tmp_path):
     run = tmp_path / "run"
     done = subprocess.run(
-        perf("load", "--find-capacity", "--compare-zero-latency", "--start-rate", "4",
+        perf_command("load", "--find-capacity", "--compare-zero-latency", "--start-rate", "4",
              "--max-steps", "2", "--step-duration", "3s", "--warmup", "2s", "--run-dir",
-             str(run), "--targets", str(_targets(tmp_path)), "--progress", "0"),
+             str(run), "--targets", str(latency_targets(tmp_path)), "--progress", "0"),
         capture_output=True, text=True, timeout=600, cwd=ROOT, env=ENV, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
@@ -91,7 +73,7 @@ def test_find_capacity_writes_capacity_json_and_its_report(tmp_path):
     assert "capacity/zero-latency/step-02/requests.jsonl" in manifest["files"]
 
     report = subprocess.run(
-        perf("report", str(run), "--targets", str(_targets(tmp_path))),
+        perf_command("report", str(run), "--targets", str(latency_targets(tmp_path))),
         capture_output=True, text=True, timeout=600, cwd=ROOT, env=ENV, check=False,
     )  # fmt: skip
     assert "[perf report] capacity: ok" in report.stdout, report.stdout + report.stderr
@@ -106,9 +88,9 @@ def test_find_capacity_writes_capacity_json_and_its_report(tmp_path):
 def test_ctrl_c_stops_the_search_and_keeps_what_was_measured(tmp_path):
     run = tmp_path / "run"
     proc = subprocess.Popen(
-        perf("load", "--find-capacity", "--start-rate", "4", "--step-duration", "3s",
+        perf_command("load", "--find-capacity", "--start-rate", "4", "--step-duration", "3s",
              "--warmup", "0", "--max-steps", "20", "--run-dir", str(run), "--targets",
-             str(_targets(tmp_path)), "--progress", "0"),
+             str(latency_targets(tmp_path)), "--progress", "0"),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=ENV,
     )  # fmt: skip
     lines, service = [], None
@@ -124,7 +106,7 @@ def test_ctrl_c_stops_the_search_and_keeps_what_was_measured(tmp_path):
     output = "".join(lines) + rest
     assert proc.returncode == 130, output
     assert "interrupted: stopping Locust and the service" in output
-    assert service is not None and _gone(service)
+    assert service is not None and not pid_alive(service)
     data = json.loads((run / "capacity.json").read_text())
     assert data["searches"][0]["status"] == "interrupted"
     assert data["searches"][0]["steps"][0]["index"] == 1

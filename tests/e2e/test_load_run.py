@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from support import ROOT
+from support import ROOT, latency_targets, perf_command
 
 from perf._internal.processes import free_port, wait_for_http
 from perf.results.requests_log import read_request_log
@@ -31,10 +31,6 @@ CONTRACT_FILES = {
 }  # fmt: skip
 
 
-def perf(*args: str) -> list[str]:
-    return [sys.executable, "-m", "perf.cli", *args]
-
-
 def locust_bucket(ms: float) -> int:
     """Locust's rounding of response times (locust.stats.bucket_response_time)."""
     if ms < 100:
@@ -43,19 +39,13 @@ def locust_bucket(ms: float) -> int:
     return int(round(ms, digits))
 
 
-def _targets(tmp_path: Path, query_ms: float, health_ms: float) -> Path:
-    path = tmp_path / "targets.toml"
-    path.write_text(f"[targets]\nquery_latency_p95_ms = {query_ms}\nhealth_p95_ms = {health_ms}\n")
-    return path
-
-
 @pytest.mark.slow
 def test_load_run_writes_the_whole_contract(tmp_path):
     run = tmp_path / "run"
     done = subprocess.run(
-        perf("load", "--users", "3", "--spawn-rate", "3", "--duration", "4s", "--run-dir",
-             str(run), "--targets", str(_targets(tmp_path, 60_000, 60_000)), "--progress", "1",
-             *FAST_USERS),
+        perf_command("load", "--users", "3", "--spawn-rate", "3", "--duration", "4s",
+                     "--run-dir", str(run), "--targets", str(latency_targets(tmp_path)),
+                     "--progress", "1", *FAST_USERS),
         capture_output=True, text=True, timeout=120, cwd=ROOT, env=ENV, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
@@ -123,8 +113,9 @@ def test_an_slo_miss_exits_non_zero_with_a_message(tmp_path):
         wait_for_http(f"http://127.0.0.1:{port}/health", timeout_seconds=30, process=app)
         run = tmp_path / "run"
         done = subprocess.run(
-            perf("load", "--host", f"http://127.0.0.1:{port}", "--users", "2", "--duration",
-                 "3s", "--run-dir", str(run), "--targets", str(_targets(tmp_path, 0.001, 60_000)),
+            perf_command("load", "--host", f"http://127.0.0.1:{port}", "--users", "2",
+                         "--duration", "3s", "--run-dir", str(run),
+                         "--targets", str(latency_targets(tmp_path, query_ms=0.001)),
                  # as many /health as /query: a few seconds on a busy machine still hold both
                  "--workload", "health_weight=8", *FAST_USERS),
             capture_output=True, text=True, timeout=120, cwd=ROOT, env=ENV, check=False,
@@ -146,7 +137,7 @@ def test_an_slo_miss_exits_non_zero_with_a_message(tmp_path):
 def test_ctrl_c_stops_locust_and_the_service(tmp_path):
     run = tmp_path / "run"
     proc = subprocess.Popen(
-        perf("load", "--users", "2", "--duration", "120s", "--run-dir", str(run),
+        perf_command("load", "--users", "2", "--duration", "120s", "--run-dir", str(run),
              "--progress", "0.5", *FAST_USERS),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=ENV,
     )  # fmt: skip
@@ -179,9 +170,9 @@ def test_scaled_out_open_model_run_counts_every_request_once(tmp_path):
     log and the merged request log all count the same requests."""
     run, users, rate = tmp_path / "run", 4, 20.0
     done = subprocess.run(
-        perf("load", "--users", str(users), "--spawn-rate", "4", "--duration", "4s",
+        perf_command("load", "--users", str(users), "--spawn-rate", "4", "--duration", "4s",
              "--open-rate", f"{rate:g}", "--processes", "2", "--service-workers", "2",
-             "--run-dir", str(run), "--targets", str(_targets(tmp_path, 60_000, 60_000))),
+             "--run-dir", str(run), "--targets", str(latency_targets(tmp_path, 60_000, 60_000))),
         capture_output=True, text=True, timeout=180, cwd=ROOT, env=ENV, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
@@ -232,8 +223,8 @@ def test_perf_run_puts_every_stage_in_one_folder(tmp_path):
     )
     results = tmp_path / "results"
     done = subprocess.run(
-        perf("run", "--results-dir", str(results), "--users", "2", "--duration", "3s",
-             "--targets", str(_targets(tmp_path, 60_000, 60_000)), *FAST_USERS,
+        perf_command("run", "--results-dir", str(results), "--users", "2", "--duration", "3s",
+             "--targets", str(latency_targets(tmp_path, 60_000, 60_000)), *FAST_USERS,
              "--workload", "health_weight=8",  # a short run still sees /health
              "--", str(suite), "-q", "-p", "no:cacheprovider"),
         capture_output=True, text=True, timeout=180, cwd=ROOT, env=ENV, check=False,

@@ -10,27 +10,16 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from support import ROOT
+from support import ROOT, latency_targets, perf_command
 
 ENV = dict(os.environ)
 FAST_USERS = ["--workload", "think_min_s=0.05", "--workload", "think_max_s=0.2"]
 SVG = "{http://www.w3.org/2000/svg}"
-
-
-def perf(*args: str) -> list[str]:
-    return [sys.executable, "-m", "perf.cli", *args]
-
-
-def _targets(tmp_path: Path) -> Path:
-    path = tmp_path / "targets.toml"
-    path.write_text("[targets]\nquery_latency_p95_ms = 60000\nhealth_p95_ms = 60000\n")
-    return path
 
 
 def _profile_or_skip(run: Path) -> dict:
@@ -45,8 +34,8 @@ def _profile_or_skip(run: Path) -> dict:
 def test_a_profiled_run_leaves_a_flame_graph_a_speedscope_file_and_top_frames(tmp_path):
     run = tmp_path / "run"
     done = subprocess.run(
-        perf("load", "--users", "3", "--spawn-rate", "3", "--duration", "8s", "--run-dir",
-             str(run), "--targets", str(_targets(tmp_path)), "--service-workers", "2",
+        perf_command("load", "--users", "3", "--spawn-rate", "3", "--duration", "8s", "--run-dir",
+             str(run), "--targets", str(latency_targets(tmp_path)), "--service-workers", "2",
              "--profile", "--profile-rate", "50", *FAST_USERS),
         capture_output=True, text=True, timeout=240, cwd=ROOT, env=ENV, check=False,
     )  # fmt: skip
@@ -98,8 +87,8 @@ def _py_spy_of(run: Path) -> list[int]:
 def test_ctrl_c_while_profiling_leaves_no_py_spy_behind(tmp_path):
     run = tmp_path / "run"
     proc = subprocess.Popen(
-        perf("load", "--users", "2", "--duration", "6s", "--run-dir", str(run), "--progress",
-             "0.5", "--profile", *FAST_USERS),
+        perf_command("load", "--users", "2", "--duration", "6s", "--run-dir", str(run),
+                     "--progress", "0.5", "--profile", *FAST_USERS),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=ENV,
     )  # fmt: skip
     watchdog = threading.Timer(180, proc.kill)
