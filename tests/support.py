@@ -9,6 +9,7 @@ import random
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -174,6 +175,16 @@ BUDGET = {
     "max_total_tokens": 30000,
 }
 START = 1_800_000_000.0
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 5.0) -> bool:
+    """Whether ``condition()`` came true within ``timeout`` seconds (polled every ms)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
 
 
 def write_json(path: Path, data: object) -> None:

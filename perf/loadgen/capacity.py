@@ -7,7 +7,10 @@ open-model rate into its own folder (``capacity/<search>/step-NN``), with its ow
 replays the queries of another. A judge, injected (it lives in
 ``perf.report.capacity``: this module never imports the report), reads the step's request log
 and says ``pass`` (sustained), ``fail`` or ``inconclusive``; inconclusive counts as not
-sustained. Which rate comes next, and the knee: ``perf.loadgen.capacity_search``.
+sustained. Between steps the search waits until the service has no query in flight (its
+``/health`` says ``queries.in_flight``; a service that does not say is given the pause alone),
+so no step starts with the backlog of the one before. Which rate comes next, and the knee:
+``perf.loadgen.capacity_search``.
 
 ``capacity.json`` is rewritten after every step, so Ctrl-C or a failure keeps what was measured.
 """
@@ -15,10 +18,13 @@ sustained. Which rate comes next, and the knee: ``perf.loadgen.capacity_search``
 from __future__ import annotations
 
 import dataclasses
+import json
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,10 +204,10 @@ def _search(
         steps: list[dict[str, Any]] = entry["steps"]
         while (rate := next_rate([(s["offered_rate"], s["verdict"]) for s in steps],
                                  options)) is not None:  # fmt: skip
-            if steps:
-                time.sleep(options.pause_seconds)
+            drain = _drain(url, options) if steps else None
             step = _step(context, search, len(steps) + 1, rate,
                          options=options, url=url, env=env, roles=roles)  # fmt: skip
+            step["drain_before"] = drain
             steps.append(step)
             entry["knee"] = knee(steps, options)
             context.save()
@@ -275,6 +281,39 @@ def _step(
     context.say(f"[perf capacity] {search.name} step {index}: {step['verdict']} at {rate:.3g} "
                 f"requests/s: {step['reason']}")  # fmt: skip
     return step
+
+
+def _drain(url: str, options: CapacityOptions) -> dict[str, Any]:
+    """Pause, then wait until ``/health`` reports no query in flight three times in a row (with
+    several workers each reading may come from another), for at most the drain timeout."""
+    started = time.monotonic()
+    time.sleep(options.pause_seconds)
+    quiet = 0
+    in_flight: int | None = _BUSY
+    while quiet < 3 and time.monotonic() - started < options.drain_timeout_seconds:
+        in_flight = _queries_in_flight(url)
+        if in_flight is None:  # the service does not say: the pause is all we can do
+            break
+        quiet = quiet + 1 if in_flight == 0 else 0
+        time.sleep(0.1)
+    return {"seconds": time.monotonic() - started, "in_flight": in_flight}
+
+
+_BUSY = -1  # /health did not answer in time: still busy
+
+
+def _queries_in_flight(url: str) -> int | None:
+    """``queries.in_flight`` from ``/health``: ``_BUSY`` if it does not answer within 5 s,
+    None if it answers without that figure."""
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=5.0) as response:  # noqa: S310
+            body = json.load(response)
+    except (OSError, ValueError):
+        return _BUSY
+    try:
+        return int(body["queries"]["in_flight"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _merge_worker_logs(where: Path) -> None:

@@ -31,7 +31,8 @@ class CapacityOptions:
     max_steps: int = 8
     step_seconds: float = 30.0
     warmup_seconds: float = 30.0  # per search, before the first step, at the start rate
-    pause_seconds: float = 2.0  # between steps: the previous step's stragglers drain
+    pause_seconds: float = 2.0  # between steps, at least; then until nothing is in flight
+    drain_timeout_seconds: float = 60.0  # at most this long waiting for nothing in flight
 
     def __post_init__(self) -> None:
         if self.start_rate < MIN_RATE:

@@ -5,7 +5,9 @@ Endpoints: ``POST /query``, ``GET /health`` (``?deep=1`` adds one database round
 ``POST /admin/clear-caches``, ``POST /admin/analyze``. Failures map to clear 4xx/5xx answers
 (``{"error": code, "message": ...}``) and are counted under ``counters`` in the stats; every
 status each route can answer is in ``/openapi.json`` (``perf.service.schema``). Bodies over
-``max_body_bytes`` are refused unread; ``/admin/*`` is guarded (``perf.service.guards``).
+``max_body_bytes`` are refused unread, queries beyond ``max_queries_in_flight`` are shed (503
+``overloaded``) and a query whose client hangs up is cancelled; ``/admin/*`` is guarded
+(``perf.service.guards``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from perf.errors import PoolExhaustedError, TokenBudgetError, UnknownModelError
 from perf.monitor import PROMETHEUS_CONTENT_TYPE, PerformanceMonitor, prometheus_text
-from perf.service.guards import BodyLimit, admin_refusal
+from perf.service.guards import Admission, BodyLimit, QueryAdmission, admin_refusal
 from perf.service.llm import LLMUnavailableError
 from perf.service.models import Entity
 from perf.service.pipeline import UnknownEntitiesError
@@ -138,11 +140,15 @@ def create_app(
             counters[name] += 1
 
     s = runtime.settings
+    admission = Admission(s.max_queries_in_flight)
+    app.state.admission = admission
+    # the last added runs first: the body is read (and capped) before a query is admitted
+    app.add_middleware(QueryAdmission, admission=admission, paths={"/query"}, count=count)
     app.add_middleware(
         BodyLimit, max_bytes=s.max_body_bytes, on_refused=lambda: count("bad_requests")
     )
     _add_error_handlers(app, count)
-    _add_routes(app, runtime, count)
+    _add_routes(app, runtime, admission, count)
     generated = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -262,7 +268,9 @@ def _add_error_handlers(app: FastAPI, count: Callable[[str], None]) -> None:
         return _error(500, "internal_error", f"{type(exc).__name__}: {exc}"[:300])
 
 
-def _add_routes(app: FastAPI, runtime: ServiceRuntime, count: Callable[[str], None]) -> None:
+def _add_routes(
+    app: FastAPI, runtime: ServiceRuntime, admission: Admission, count: Callable[[str], None]
+) -> None:
     settings = runtime.settings
     token = None if settings.admin_token is None else settings.admin_token.get_secret_value()
 
@@ -300,7 +308,11 @@ def _add_routes(app: FastAPI, runtime: ServiceRuntime, count: Callable[[str], No
         openapi_extra={"parameters": [_DEEP_PARAMETER]},
     )
     async def health(request: Request) -> Any:
-        body: dict[str, Any] = {"status": "ok", "llm": runtime.llm.health()}
+        body: dict[str, Any] = {
+            "status": "ok",
+            "llm": runtime.llm.health(),
+            "queries": admission.as_dict(),
+        }
         if _query_flag(request, "deep"):
             try:
                 await runtime.check_database()

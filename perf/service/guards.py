@@ -1,24 +1,32 @@
-"""What stands before the routes: a request-body size cap and the admin endpoints' guard.
+"""What stands before the routes: a request-body size cap, admission of queries, and the admin
+endpoints' guard.
 
 ``BodyLimit`` refuses a body larger than the limit (413) from its ``Content-Length`` before
 reading a byte of it, and a streamed (chunked) body as soon as the bytes read pass the limit;
-the app only ever sees bodies that fit. ``admin_refusal`` decides whether a request may use
-``/admin/*``: never a cross-origin (browser) request; with a token, only ``Authorization:
-Bearer <token>``; without one, only a loopback client that named a loopback host.
+the app only ever sees bodies that fit. ``QueryAdmission`` lets at most ``limit`` queries be
+in flight at once and answers the rest 503 ``overloaded`` at once (shedding one costs well
+under a millisecond, a query several: a backlog without bound would make every later query
+late), and cancels a query whose client hangs up, so abandoned work stops. ``admin_refusal``
+decides whether a request may use ``/admin/*``: never a cross-origin (browser) request; with a
+token, only ``Authorization: Bearer <token>``; without one, only a loopback client that named
+a loopback host.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import ipaddress
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyLimit", "admin_refusal", "is_loopback_host"]
+__all__ = ["Admission", "BodyLimit", "QueryAdmission", "admin_refusal", "is_loopback_host"]
 
 _LOOPBACK_NAMES = {"localhost", "localhost.", "ip6-localhost"}
 
@@ -97,13 +105,110 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _send_json(send: Send, status: int, code: str, message: str) -> None:
+@dataclass(slots=True)
+class Admission:
+    """The queries in flight in this worker, and how many may be."""
+
+    limit: int
+    in_flight: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"in_flight": self.in_flight, "limit": self.limit}
+
+
+class QueryAdmission:
+    """ASGI middleware for the requests to ``paths``: at most ``admission.limit`` at once (more
+    get 503 ``overloaded``, counted by ``count("overloaded")``), and each one cancelled when its
+    client hangs up (``count("client_gone")``). Sits inside ``BodyLimit``: the body is read."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        admission: Admission,
+        paths: Collection[str],
+        count: Callable[[str], None],
+    ) -> None:
+        self.app = app
+        self.admission = admission
+        self.paths = frozenset(paths)
+        self.count = count
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        admission = self.admission
+        if admission.in_flight >= admission.limit:
+            self.count("overloaded")
+            message = (
+                f"{admission.limit} queries are in flight, the most this worker takes at once "
+                "(PERF_MAX_QUERIES_IN_FLIGHT); retry shortly"
+            )
+            await _send_json(send, 503, "overloaded", message, close=False, retry_after=1)
+            return
+        admission.in_flight += 1
+        try:
+            if await _run_unless_client_leaves(self.app, scope, receive, send):
+                self.count("client_gone")
+        finally:
+            admission.in_flight -= 1
+
+
+async def _run_unless_client_leaves(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send
+) -> bool:
+    """Run ``app`` on a request whose body has been read; cancel it if the client disconnects
+    first (the server would otherwise finish work nobody waits for). True if it was cancelled."""
+    first = await receive()
+    if first["type"] != "http.request":  # gone before we started
+        return True
+    # The real receive() returns only when the client disconnects (or the response is done).
+    watch = asyncio.ensure_future(receive())
+    delivered = False
+
+    async def app_receive() -> Message:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return first
+        return await asyncio.shield(watch)
+
+    handler = asyncio.ensure_future(app(scope, app_receive, send))
+    try:
+        await asyncio.wait({handler, watch}, return_when=asyncio.FIRST_COMPLETED)
+        if not handler.done() and watch.result()["type"] == "http.disconnect":
+            handler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await handler
+            return True
+        await handler
+        return False
+    finally:  # also when this request itself is cancelled (shutdown)
+        handler.cancel()
+        watch.cancel()
+
+
+async def _send_json(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    close: bool = True,
+    retry_after: int | None = None,
+) -> None:
+    """A JSON error answer. ``close``: end the connection (after a refusal that left the rest
+    of the body unread, which must not be taken for the next request)."""
     payload = json.dumps({"error": code, "message": message}).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(payload)).encode()),
-        (b"connection", b"close"),  # the unread rest of the body must not become a request
     ]
+    if close:
+        headers.append((b"connection", b"close"))
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
 

@@ -65,6 +65,9 @@ class HealthBody(BaseModel):
     status: str = Field(description="`ok` or `degraded`")
     llm: dict[str, Any]
     database: str | None = Field(None, description="with `?deep=1`: `ok` or the error")
+    queries: dict[str, int] = Field(
+        description="this worker's queries `in_flight` and the `limit` beyond which they are shed"
+    )
 
 
 # The error codes each status carries (documented in the status's description).
@@ -76,6 +79,7 @@ ERROR_CODES: dict[int, list[str]] = {
     413: ["body_too_large", "query_too_long", "token_budget_exceeded"],
     422: ["invalid_request", "invalid_parameter", "unknown_model"],
     503: [
+        "overloaded",
         "llm_unavailable",
         "pool_exhausted",
         "database_locked",
@@ -90,7 +94,8 @@ _WHY = {
     413: "Too large: the body (PERF_MAX_BODY_BYTES), the query (PERF_MAX_QUERY_CHARS) or the "
     "prompt (the token budget)",
     422: "A parameter or the body does not match this schema, or the model is not offered",
-    503: "The LLM or the database is unavailable for now; retry after `Retry-After` seconds",
+    503: "Too many queries at once, or the LLM or the database is unavailable for now; retry "
+    "after `Retry-After` seconds",
 }
 
 

@@ -65,6 +65,11 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(
         default=65_536, ge=1024, description="larger request bodies are refused (413) unread"
     )
+    max_queries_in_flight: int = Field(
+        default=64, ge=1,
+        description="per worker; more queries at once are shed (503 overloaded) rather than "
+        "queued. About the rate the worker sustains times the latency you accept",
+    )  # fmt: skip
     max_entities_per_query: int = Field(default=8, ge=1)
     conversation_history_turns: int = Field(default=6, ge=1)
     entity_cache_ttl_seconds: float = Field(default=300.0, gt=0)

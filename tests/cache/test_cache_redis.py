@@ -14,6 +14,7 @@ import threading
 import time
 
 import pytest
+from support import wait_until
 
 from perf._internal.processes import free_port
 from perf.cache import (
@@ -305,15 +306,6 @@ def test_two_tiers_over_redis(redis_url, redis_namespace, clock):
     writer.clear()
     writer.close()
     fresh.close()
-
-
-def wait_until(condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.001)
-    return True
 
 
 def test_another_caches_writes_reach_this_memory_tier(redis_url, redis_namespace):

@@ -48,6 +48,10 @@ def test_find_capacity_writes_capacity_json_and_its_report(tmp_path):
         assert second["offered_rate"] == first["offered_rate"] * (
             2 if first["verdict"] == "pass" else 0.5
         )
+        assert first["drain_before"] is None
+        # the search waited for the service's queries in flight to end before step 2
+        assert second["drain_before"]["in_flight"] == 0
+        assert second["drain_before"]["seconds"] >= data["options"]["pause_seconds"]
         for step in search["steps"]:
             assert step["verdict"] in {"pass", "fail", "inconclusive"} and step["reason"]
             assert (run / step["folder"] / "requests.jsonl").is_file()

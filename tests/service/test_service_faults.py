@@ -9,7 +9,7 @@ import socket
 
 import httpx
 import pytest
-from support import TOKEN, primary_names, serving, small_settings
+from support import TOKEN, primary_names, serving, small_settings, wait_until
 
 from perf.report import frames
 from perf.results import readers
@@ -291,3 +291,58 @@ def test_per_query_readers_agree_on_calls_without_a_request_id(tmp_path):
     per_query = readers.per_query_tokens(records)
     assert per_query == {"a": 15, "tokens.jsonl:3": 7, "tokens.jsonl:4": 3}
     assert frames.tokens_per_query(tmp_path)["tokens_after"].to_dict() == per_query
+
+
+# -- overload: queries beyond the limit are shed, abandoned ones cancelled --------------------
+
+
+def health_queries(url: str) -> dict:
+    return httpx.get(url + "/health").json()["queries"]
+
+
+def test_queries_beyond_the_in_flight_limit_are_shed_at_once_with_retry_after(tmp_path):
+    names = primary_names(6)
+
+    async def six(url):
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            return await asyncio.gather(
+                *(client.post("/query", json={"query": f"Is the {n} on?"}) for n in names)
+            )
+
+    with serving(tmp_path, latency_s=3.0, max_queries_in_flight=2) as (url, _, _):
+        answers = asyncio.run(six(url))
+        seen = counters(url)
+        after = health_queries(url)
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200, 200, 503, 503, 503, 503]
+    for shed in (a for a in answers if a.status_code == 503):
+        assert shed.json()["error"] == "overloaded"
+        assert "PERF_MAX_QUERIES_IN_FLIGHT" in shed.json()["message"]
+        assert shed.headers["retry-after"] == "1"
+        assert shed.headers.get("connection") != "close"  # the client keeps its connection
+    assert seen["overloaded"] == 4
+    assert after == {"in_flight": 0, "limit": 2}
+
+
+def _send_query(url: str, query: str) -> socket.socket:
+    """A socket that has sent ``POST /query`` and not read the answer."""
+    body = json.dumps({"query": query}).encode()
+    host, port = url.removeprefix("http://").split(":")
+    raw = socket.create_connection((host, int(port)))
+    head = f"POST /query HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+    raw.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    return raw
+
+
+def test_a_query_whose_client_hangs_up_is_cancelled_and_frees_its_place(tmp_path):
+    names = primary_names(2)
+    # The stub answers in 10 s: a place frees up within 5 s only if its query is cancelled.
+    with serving(tmp_path, latency_s=10.0, max_queries_in_flight=1) as (url, _, _):
+        for number, name in enumerate(names, 1):
+            with _send_query(url, f"Why is the {name} off?"):
+                assert wait_until(lambda: health_queries(url)["in_flight"] == 1, 5)
+            assert wait_until(lambda: health_queries(url)["in_flight"] == 0, 5)
+            assert counters(url)["client_gone"] == number
+        seen = counters(url)
+    assert "overloaded" not in seen  # the second query was admitted: the first left no trace
+    assert "internal_errors" not in seen
