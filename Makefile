@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install browser iproute2 lint typecheck unit bench load report gate compare lab clean
+.PHONY: run test install browser iproute2 valgrind lint typecheck unit bench load report gate compare lab clean
 
 RUN ?= latest
 BASE ?= HEAD
@@ -21,25 +21,27 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Chromium (Debian package) for the real-browser test of the reports; idempotent and quiet.
-# Needs root (CI runs .ci/run as root); without Chromium that test skips and says why.
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+# Debian packages some stages need, installed when their command is missing (root: CI runs
+# .ci/run as root); idempotent and quiet, the apt log shown only on failure. Without one, the
+# tests that need it skip and say why.
+#   $(call debian,COMMAND,PACKAGES)
+debian = @command -v $(1) >/dev/null 2>&1 || { \
 	  log=$$(mktemp) && \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	      --no-install-recommends chromium fonts-dejavu-core; } >"$$log" 2>&1 || \
+	      --no-install-recommends $(2); } >"$$log" 2>&1 || \
 	  { cat "$$log" >&2; rm -f "$$log"; exit 1; }; rm -f "$$log"; }
+
+browser: ## Chromium, for the real-browser test of the reports
+	$(call debian,chromium,chromium fonts-dejavu-core)
 	@chromium --version 2>/dev/null
 
-# iproute2's `ip` (Debian) for the multi-host test (network namespaces); idempotent and quiet.
-# Needs root, as the namespaces do; without `ip` that test skips and says why.
-iproute2:
-	@command -v ip >/dev/null 2>&1 || { \
-	  log=$$(mktemp) && \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	      --no-install-recommends iproute2; } >"$$log" 2>&1 || \
-	  { cat "$$log" >&2; rm -f "$$log"; exit 1; }; rm -f "$$log"; }
+iproute2: ## iproute2's `ip`, for the multi-host test (network namespaces, root)
+	$(call debian,ip,iproute2)
 	@ip -V
+
+valgrind: ## valgrind, for `perf compare --instructions`
+	$(call debian,valgrind,valgrind)
+	@valgrind --version
 
 lint: install
 	$(BIN)/ruff check .

@@ -13,6 +13,9 @@
   verdict is `slower`; `slower` on any benchmark that does not run a patched path is a false
   alarm. Every other A/B run has the hog too.
 - `--full`: one full `perf compare` (the whole suite) for its wall time.
+- `--instructions`: the same study of `perf compare --instructions` (instruction counts under
+  valgrind): the targets are the matching probes, and the pads are sized in instructions (a
+  pad statement's count measured under callgrind, the probe's from the first A/A run).
 - `--redecide STUDY.json`: no benchmarks run; the stored rounds of a finished study decided
   again under other policies (minimum effect, interval level), to choose the default.
 
@@ -25,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -68,14 +73,25 @@ TARGETS = {
         1,
     ),
 }
-# Benchmarks that run a patched path (a slowdown there is real, not a false alarm).
+# The probe of `perf compare --instructions` measuring each target (perf.bench.probes).
+PROBE_OF = {
+    "MemoryCache.get": "MemoryCache.get (hit)",
+    "SQLiteCache.get": "SQLiteCache.get (hit)",
+    "enforce_token_budget": "enforce_token_budget (60k tokens)",
+}
+# Benchmarks (and probes) that run a patched path (a slowdown there is real, not a false alarm).
 AFFECTED = {
     "MemoryCache.get": {
         "bench_memory_get_hit[perf.MemoryCache]",
         "bench_memory_get_hit[perf.CacheManager]",
+        "MemoryCache.get (hit)",
+        "@cached (memory hit)",
     },
-    "SQLiteCache.get": {"bench_sqlite_get_hit[perf.SQLiteCache]"},
-    "enforce_token_budget": {"bench_budget_60k[perf.enforce_token_budget]"},
+    "SQLiteCache.get": {"bench_sqlite_get_hit[perf.SQLiteCache]", "SQLiteCache.get (hit)"},
+    "enforce_token_budget": {
+        "bench_budget_60k[perf.enforce_token_budget]",
+        "enforce_token_budget (60k tokens)",
+    },
 }
 
 
@@ -147,6 +163,31 @@ def loop_cost() -> float:
     return min(timeit.repeat(lambda: scope["spin"](100_000), number=5, repeat=5)) / 5 / 100_000
 
 
+def pad_instructions(kind: str) -> float:
+    """Instructions per pad unit (a statement, or a loop iteration), counted by callgrind as
+    `perf compare --instructions` counts: inside `operator.call`, padded minus bare."""
+    units = 1000 if kind == "lines" else 100_000
+    script = (
+        "import operator\n"
+        f"def padded(key):\n{pad_text(kind, units, 4)}    return key\n"
+        "def bare(key):\n    return key\n"
+        "operator.call(padded, 1)\noperator.call(bare, 1)\n"
+    )
+    with tempfile.TemporaryDirectory(prefix="perf-study-") as scratch:
+        out = Path(scratch) / "out"
+        subprocess.run(
+            ["valgrind", "--tool=callgrind", "--collect-atstart=no",
+             "--toggle-collect=_operator_call", "--dump-after=_operator_call",
+             f"--callgrind-out-file={out}", sys.executable, "-c", script],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        padded, bare = (
+            int(re.search(r"^totals: (\d+)$", Path(f"{out}.{n}").read_text(), re.M).group(1))
+            for n in (1, 2)
+        )
+    return (padded - bare) / units
+
+
 def pad_text(kind: str, count: int, indent: int) -> str:
     space = " " * indent
     if kind == "lines":
@@ -189,11 +230,16 @@ def patched_commit(base: str, plan: dict[str, int]) -> str:
 
 
 def main() -> int:
+    # `kill` (SIGTERM) stops the study like Ctrl-C: the hog and the run in progress are ended
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--aa", type=int, default=10, help="A/A comparisons (default 10)")
     parser.add_argument("--ab", type=int, default=10, help="A/B comparisons (default 10)")
     parser.add_argument("--rounds", type=int, default=5, help="processes per side (default 5)")
     parser.add_argument("--full", action="store_true", help="also time one full compare")
+    parser.add_argument(
+        "--instructions", action="store_true", help="study `perf compare --instructions`"
+    )
     parser.add_argument("--redecide", metavar="STUDY_JSON", help="re-decide a finished study")
     parser.add_argument(
         "--seed-aa",
@@ -206,10 +252,12 @@ def main() -> int:
         print(redecide(json.loads(Path(args.redecide).read_text())))
         return 0
     commit = git("rev-parse", "HEAD")
-    extra = ["--quick", "--rounds", str(args.rounds)]
+    extra = ["--instructions"] if args.instructions else ["--quick", "--rounds", str(args.rounds)]
     study: dict = {
         "commit": commit,
         "rounds": args.rounds,
+        "metric": "instructions" if args.instructions else "wall time",
+        "extra": extra,
         "started": datetime.now(UTC).isoformat(),
         "aa": [],
         "ab": [],
@@ -234,8 +282,11 @@ def main() -> int:
                 ],
             }
         )
-    costs = {"lines": line_cost(), "loop": loop_cost()}
-    study["pad_costs_s"] = costs
+    if args.instructions:  # a pad unit's cost, in the metric compared
+        costs = {kind: pad_instructions(kind) for kind in ("lines", "loop")}
+    else:
+        costs = {"lines": line_cost(), "loop": loop_cost()}
+    study["pad_costs"] = costs
     # A/A and A/B alternate, so a study stopped early still has both kinds
     aa_jobs = [("aa", k) for k in range(len(study["aa"]), args.aa)]
     ab_jobs = [("ab", k) for k in range(args.ab)]
@@ -251,7 +302,7 @@ def main() -> int:
             run_ab(study, commit, extra, k, costs)
         out.write_text(json.dumps(study, indent=1))
 
-    if args.full:
+    if args.full and not args.instructions:  # --instructions always runs every probe
         study["full"] = compare(commit, commit, ["--rounds", str(args.rounds)], hog=False)
         print(f"full compare: {study['full']['wall_seconds']} s", flush=True)
 
@@ -273,19 +324,29 @@ def run_aa(study: dict, commit: str, extra: list[str], k: int) -> None:
     )
 
 
+def measured_as(target: str, instructions: bool) -> tuple[str, int]:
+    """The benchmark (or probe) that measures ``target``, and its calls per reported figure."""
+    if instructions:
+        return PROBE_OF[target], 1  # probes report instructions per call
+    _, _, _, _, bench, calls = TARGETS[target]
+    return bench, calls
+
+
 def run_ab(study: dict, commit: str, extra: list[str], k: int, costs: dict) -> None:
+    instructions = study["metric"] == "instructions"
     medians = study["aa"][0]["base_medians"]
     sizes = {t: SIZES[(k + j) % len(SIZES)] for j, t in enumerate(TARGETS)}
     plan = {}
     for target, size in sizes.items():
-        _, _, _, kind, bench, calls = TARGETS[target]
-        plan[target] = max(1, round(size * medians[bench] / calls / costs[kind]))
+        name, calls = measured_as(target, instructions)
+        plan[target] = max(1, round(size * medians[name] / calls / costs[TARGETS[target][3]]))
     head = patched_commit(commit, plan)
     result = compare(commit, head, extra, hog=k % 2 == 1)
     affected = set().union(*AFFECTED.values())
     result["sizes"], result["pads"], result["head"] = sizes, plan, head
-    result["detected"] = {t: result["verdicts"].get(TARGETS[t][4]) == "slower" for t in TARGETS}
-    result["observed"] = {t: result["ratios"].get(TARGETS[t][4]) for t in TARGETS}
+    names = {t: measured_as(t, instructions)[0] for t in TARGETS}
+    result["detected"] = {t: result["verdicts"].get(names[t]) == "slower" for t in TARGETS}
+    result["observed"] = {t: result["ratios"].get(names[t]) for t in TARGETS}
     result["false_alarms"] = [
         n for n, v in result["verdicts"].items() if v == "slower" and n not in affected
     ]
@@ -316,7 +377,8 @@ def summary(study: dict) -> str:
         )
         walls = sorted(r["wall_seconds"] for r in aa)
         lines.append(
-            f"| wall time of `perf compare --quick` | median {walls[len(walls) // 2]} s, "
+            f"| wall time of `perf compare {' '.join(study.get('extra', ['--quick']))}` | "
+            f"median {walls[len(walls) // 2]} s, "
             f"max {walls[-1]} s |"
         )
     ab = study["ab"]

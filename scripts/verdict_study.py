@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -104,6 +105,8 @@ def _summary(runs: list[dict[str, object]]) -> dict[str, dict[str, object]]:
 
 
 def main() -> int:
+    # `kill` (SIGTERM) stops the study like Ctrl-C: the hog and the run in progress are ended
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10, help="A/A runs of this checkout")
     parser.add_argument("--degraded", type=int, default=5, help="runs of the degraded build")

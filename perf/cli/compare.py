@@ -5,7 +5,9 @@ Both sides are benchmarked in this one job, interleaved, each round a fresh proc
 (``perf.report.compare``). BASE is checked out into a throwaway git worktree; HEAD is another
 ref, or by default the working tree (uncommitted changes included, and recorded as such).
 The run folder holds every round's pytest-benchmark JSON and log under ``compare/`` and the
-verdicts in ``compare.json``; the last output line is its path.
+verdicts in ``compare.json``; the last output line is its path. ``--instructions`` counts the
+instructions per call of the hot paths under valgrind instead (``perf.bench.instructions``):
+deterministic, so a noisy machine cannot move its verdicts.
 
 Exit 0: nothing is significantly slower; 1: something is; 2: bad input (an unknown ref, a
 checkout mid-merge, no benchmark selected, a benchmark process that failed), with a message
@@ -19,6 +21,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
@@ -36,6 +39,7 @@ from perf.bench.git import (
     dependencies_differ,
     resolve_commit,
 )
+from perf.bench.instructions import SEEDS, count_instructions, per_call, select_probes
 from perf.bench.rounds import QUICK, RoundOptions, failed, run_rounds
 from perf.cli.paths import add_results_dir_option, repo_root, results_root
 from perf.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, ConfigurationError
@@ -43,9 +47,11 @@ from perf.report.compare import (
     DEFAULT_ALPHA,
     DEFAULT_MIN_EFFECT,
     INCONCLUSIVE,
+    INSTRUCTIONS_MIN_EFFECT,
     SLOWER,
     Comparison,
     Policy,
+    compare_counts,
     compare_suite,
     exit_code,
     format_comparisons,
@@ -59,6 +65,13 @@ __all__ = ["add_commands", "decide_folder"]
 
 
 def _options(args: argparse.Namespace) -> tuple[RoundOptions, Policy]:
+    if args.instructions and (args.quick or args.max_time or args.pytest_args):
+        raise ConfigurationError(
+            "--instructions counts its own probes (perf.bench.probes, chosen with -k): drop "
+            "--quick, --max-time and pytest arguments, or drop --instructions to time the "
+            "benchmarks"
+        )
+    default_effect = INSTRUCTIONS_MIN_EFFECT if args.instructions else DEFAULT_MIN_EFFECT
     try:
         options = RoundOptions(
             rounds=args.rounds,
@@ -67,7 +80,8 @@ def _options(args: argparse.Namespace) -> tuple[RoundOptions, Policy]:
             max_time=args.max_time,
             pytest_args=tuple(args.pytest_args),
         )
-        policy = Policy(min_effect=args.min_effect, alpha=args.alpha)
+        min_effect = default_effect if args.min_effect is None else args.min_effect
+        policy = Policy(min_effect=min_effect, alpha=args.alpha)
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from exc
     return options, policy
@@ -98,9 +112,31 @@ def decide_folder(
     return compare_suite(base_samples, head_samples, policy), rounds
 
 
+def _recorded_options(options: RoundOptions, probes: list[str] | None) -> dict[str, Any]:
+    if probes:
+        return {
+            "metric": "instructions",
+            "how": "callgrind, counting only each probe's loop (perf.bench.probes), one process "
+            "per side and hash seed; per call, net of the harness probe",
+            "hash_seeds": list(SEEDS),
+            "probes": probes,
+        }
+    return {
+        "metric": "wall time",
+        "rounds_per_side": options.rounds,
+        "order": "ABBA (base, head, head, base, ...), one fresh process per round",
+        "hash_seed": "PYTHONHASHSEED = the pair's index, the same for both its processes",
+        "quick": options.quick,
+        "quick_subset": dict(QUICK) if options.quick else None,
+        "keyword": options.keyword,
+        "max_time": options.max_time,
+        "pytest_args": list(options.pytest_args),
+    }
+
+
 def _document(
     sides: dict[str, Side],
-    options: RoundOptions,
+    options: dict[str, Any],
     policy: Policy,
     comparisons: list[Comparison],
     extra: dict[str, Any],
@@ -111,16 +147,7 @@ def _document(
     return {
         "base": sides["base"].as_dict(),
         "head": sides["head"].as_dict(),
-        "options": {
-            "rounds_per_side": options.rounds,
-            "order": "ABBA (base, head, head, base, ...), one fresh process per round",
-            "hash_seed": "PYTHONHASHSEED = the pair's index, the same for both its processes",
-            "quick": options.quick,
-            "quick_subset": dict(QUICK) if options.quick else None,
-            "keyword": options.keyword,
-            "max_time": options.max_time,
-            "pytest_args": list(options.pytest_args),
-        },
+        "options": options,
         "policy": policy.as_dict(),
         "counts": counts,
         "slower": [c.name for c in comparisons if c.verdict == SLOWER],
@@ -143,6 +170,7 @@ def _compare(args: argparse.Namespace) -> int:
 def _compare_refs(args: argparse.Namespace) -> int:
     repo = repo_root()
     options, policy = _options(args)
+    probes = select_probes(args.keyword) if args.instructions else None
     dirty = check_git_state(repo)
     base_commit = resolve_commit(repo, args.base)
     head_commit = resolve_commit(repo, args.head or "HEAD")
@@ -169,7 +197,7 @@ def _compare_refs(args: argparse.Namespace) -> int:
             repo=repo,
             run_dir=Path(args.run_dir) if args.run_dir else None,
         )
-        return _run(folder, sides, options, policy, env, notes, began)
+        return _run(folder, sides, options, policy, env, notes, began, probes)
 
 
 def _run(  # noqa: PLR0917 - one call site, the stage's whole context
@@ -180,33 +208,38 @@ def _run(  # noqa: PLR0917 - one call site, the stage's whole context
     env: dict[str, str],
     notes: list[str],
     began: float,
+    probes: list[str] | None,
 ) -> int:
+    """Measure (instruction counts of ``probes``, or wall time), decide, record, report."""
     settings = {"base": sides["base"].as_dict(), "head": sides["head"].as_dict()}
     folder.begin_stage(COMPARE_STAGE, command=["perf", *sys.argv[1:]], settings=settings)
     for note in notes:
         print(f"perf compare: note: {note}", file=sys.stderr)
     base, head = sides["base"], sides["head"]
     dirty = ", dirty" if head.dirty else ""
+    how = (
+        "instructions per call under valgrind, two processes at a time"
+        if probes
+        else f"{options.rounds} processes per side, interleaved"
+    )
     print(
         f"perf compare: base {base.ref} ({base.commit[:8]}) vs head {head.ref} "
-        f"({head.commit[:8]}{dirty}): {options.rounds} processes per side, interleaved, "
-        f"into {folder.path}",
+        f"({head.commit[:8]}{dirty}): {how}, into {folder.path}",
         flush=True,
     )
     code, extra = EXIT_BAD_INPUT, {}
     status = None
+    say = lambda line: print(line, flush=True)  # noqa: E731
     try:
-        rounds = run_rounds(folder.path, sides, options, env, say=lambda s: print(s, flush=True))
-        comparisons, _ = decide_folder(folder.path, policy)
+        if probes:
+            comparisons, problems, measured = _count(folder.path, sides, probes, policy, env, say)
+        else:
+            comparisons, problems, measured = _time(folder.path, sides, options, policy, env, say)
         code = exit_code(comparisons)
-        problems = [f"{r.side} {r.index}: pytest exit {r.exit_code} (see {r.log_file})"
-                    for r in failed(rounds)]  # fmt: skip
-        if not comparisons:
-            problems.append("no benchmark ran on either side: check -k / --quick")
         document = _document(
-            sides, options, policy, comparisons,
+            sides, _recorded_options(options, probes), policy, comparisons,
             {"wall_seconds": round(time.monotonic() - began, 1), "notes": notes,
-             "problems": problems, "rounds": [asdict(r) for r in rounds]},
+             "problems": problems, **measured},
         )  # fmt: skip
         if problems:
             code = EXIT_BAD_INPUT
@@ -225,6 +258,40 @@ def _run(  # noqa: PLR0917 - one call site, the stage's whole context
         folder.finish_stage(COMPARE_STAGE, exit_code=code, status=status, extra=extra)
         print(folder.path)
     return code
+
+
+Measured = tuple[list[Comparison], list[str], dict[str, Any]]  # verdicts, problems, record
+
+
+def _time(  # noqa: PLR0917 - one call site, beside _count
+    run: Path,
+    sides: dict[str, Side],
+    options: RoundOptions,
+    policy: Policy,
+    env: dict[str, str],
+    say: Callable[[str], None],
+) -> Measured:
+    """Wall time: the benchmark rounds, interleaved, and their verdicts."""
+    rounds = run_rounds(run, sides, options, env, say=say)
+    comparisons, _ = decide_folder(run, policy)
+    problems = [f"{r.side} {r.index}: pytest exit {r.exit_code} (see {r.log_file})"
+                for r in failed(rounds)]  # fmt: skip
+    if not comparisons:
+        problems.append("no benchmark ran on either side: check -k / --quick")
+    return comparisons, problems, {"rounds": [asdict(r) for r in rounds]}
+
+
+def _count(  # noqa: PLR0917 - one call site, beside _time
+    run: Path, sides: dict[str, Side], probes: list[str], policy: Policy,
+    env: dict[str, str], say: Callable[[str], None],
+) -> Measured:  # fmt: skip
+    """Instruction counts of the probes on both sides, and their verdicts."""
+    counts = count_instructions(run, sides, env, probes=probes, say=say)
+    figures = per_call(counts)
+    comparisons = compare_counts(figures.get("base", {}), figures.get("head", {}), policy)
+    problems = [f"{c.side} (hash seed {c.seed}): {c.error} (see {c.log_file})"
+                for c in counts if c.error]  # fmt: skip
+    return comparisons, problems, {"counts": [asdict(c) for c in counts]}
 
 
 def _summary(comparisons: list[Comparison], seconds: float) -> str:
@@ -252,7 +319,11 @@ def add_commands(subparsers: Any) -> None:
         "--quick", action="store_true",
         help="only the pull-request subset of fast micro-benchmarks (perf.bench.rounds.QUICK)",
     )  # fmt: skip
-    compare.add_argument("-k", dest="keyword", help="pytest -k expression selecting benchmarks")
+    compare.add_argument(
+        "-k", dest="keyword",
+        help="pytest -k expression selecting benchmarks (--instructions: a part of the probes' "
+        "names)",
+    )  # fmt: skip
     compare.add_argument(
         "--rounds", type=int, default=5, help="fresh processes per side (default 5)"
     )
@@ -261,8 +332,14 @@ def add_commands(subparsers: Any) -> None:
         help="seconds each benchmark runs per process (pytest-benchmark's --benchmark-max-time)",
     )  # fmt: skip
     compare.add_argument(
-        "--min-effect", type=float, default=DEFAULT_MIN_EFFECT,
-        help=f"smallest ratio that counts as slower (default {DEFAULT_MIN_EFFECT})",
+        "--instructions", action="store_true",
+        help="count instructions per call of the hot paths under valgrind instead of timing "
+        "(deterministic: perf.bench.probes)",
+    )  # fmt: skip
+    compare.add_argument(
+        "--min-effect", type=float,
+        help=f"smallest ratio that counts as slower (default {DEFAULT_MIN_EFFECT}; "
+        f"{INSTRUCTIONS_MIN_EFFECT} with --instructions)",
     )  # fmt: skip
     compare.add_argument(
         "--alpha", type=float, default=DEFAULT_ALPHA,

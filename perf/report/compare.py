@@ -24,6 +24,12 @@ each process fresh. Per benchmark:
   ``[1 / min_effect, min_effect]`` (an effect of the minimum size is ruled out); otherwise
   ``inconclusive``. ``new`` / ``removed`` when only one side has the benchmark.
 
+Instruction counts (``perf compare --instructions``): per probe, one figure per side and hash
+seed (instructions per call: deterministic for a given seed, whose dict layouts move it by up
+to ~1 %). ``ratio`` = the median over seeds of HEAD / BASE with the same seed; its interval
+runs from the lowest to the highest of those ratios (no test: the figures do not vary with
+the machine); the verdict is the same rule with ``INSTRUCTIONS_MIN_EFFECT`` (1 %: README).
+
 All three conditions guard different failures: the rank test alone flags any difference
 between processes (with thousands of samples every p is tiny), the minimum effect keeps
 differences too small to matter out, and the process-level interval keeps out a ratio that one
@@ -44,12 +50,14 @@ __all__ = [
     "DEFAULT_MIN_EFFECT",
     "FASTER",
     "INCONCLUSIVE",
+    "INSTRUCTIONS_MIN_EFFECT",
     "NEW",
     "REMOVED",
     "SLOWER",
     "UNCHANGED",
     "Comparison",
     "Policy",
+    "compare_counts",
     "compare_samples",
     "compare_suite",
     "exit_code",
@@ -64,6 +72,7 @@ SLOWER, FASTER, UNCHANGED, INCONCLUSIVE = "slower", "faster", "unchanged", "inco
 NEW, REMOVED = "new", "removed"
 
 DEFAULT_MIN_EFFECT = 1.05
+INSTRUCTIONS_MIN_EFFECT = 1.01
 DEFAULT_ALPHA = 0.05
 
 Samples = Sequence[float]
@@ -104,13 +113,14 @@ class Comparison:
     high: float | None = None
     p_value: float | None = None  # Mann-Whitney U, two-sided, raw
     p_adjusted: float | None = None  # Holm, over the suite
-    base_median: float | None = None  # seconds
+    base_median: float | None = None  # in ``unit``
     head_median: float | None = None
     base_processes: int = 0
     head_processes: int = 0
     base_samples: int = 0
     head_samples: int = 0
     notes: list[str] = field(default_factory=list)
+    unit: str = "seconds"  # or "instructions" (per call)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -263,6 +273,36 @@ def compare_suite(
     return result
 
 
+def compare_counts(
+    base: Mapping[str, Mapping[int, float]],
+    head: Mapping[str, Mapping[int, float]],
+    policy: Policy = Policy(min_effect=INSTRUCTIONS_MIN_EFFECT),
+) -> list[Comparison]:
+    """Instructions per call of each probe, ``{probe: {hash seed: figure}}`` per side, BASE
+    against HEAD: a ratio per seed (the same seed, the same dict layouts, on both sides)."""
+    result = []
+    for name in sorted(base.keys() | head.keys()):
+        b, h = base.get(name, {}), head.get(name, {})
+        seeds = sorted(b.keys() & h.keys())
+        if not seeds:
+            result.append(Comparison(name, NEW if h else REMOVED, unit="instructions"))
+            continue
+        if min(b[s] for s in seeds) <= 0:
+            note = "BASE's count is not above the harness's: nothing to compare"
+            result.append(Comparison(name, INCONCLUSIVE, notes=[note], unit="instructions"))
+            continue
+        ratios = [h[s] / b[s] for s in seeds]
+        ratio, low, high = float(np.median(ratios)), min(ratios), max(ratios)
+        found = Comparison(
+            name, verdict(ratio, low, high, 0.0, policy), ratio=ratio, low=low, high=high,
+            base_median=float(np.median([b[s] for s in seeds])),
+            head_median=float(np.median([h[s] for s in seeds])),
+            base_samples=len(seeds), head_samples=len(seeds), unit="instructions",
+        )  # fmt: skip
+        result.append(found)
+    return result
+
+
 def _replace(c: Comparison, **changes: Any) -> Comparison:
     return Comparison(**{**asdict(c), **changes})
 
@@ -272,12 +312,14 @@ def exit_code(comparisons: Iterable[Comparison]) -> int:
     return int(any(c.verdict == SLOWER for c in comparisons))
 
 
-def _seconds(value: float | None) -> str:
+def _figure(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+    if unit == "instructions":
+        return f"{value:,.0f} instructions"
+    for name, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
         if value >= scale:
-            return f"{value / scale:,.3g} {unit}"
+            return f"{value / scale:,.3g} {name}"
     return f"{value / 1e-9:,.3g} ns"
 
 
@@ -291,6 +333,6 @@ def format_comparisons(comparisons: Iterable[Comparison]) -> str:
         p = "-" if c.p_adjusted is None else f"{c.p_adjusted:.2g}"
         lines.append(
             f"{c.verdict:<12} {c.name}: {c.ratio:.3f}x [{c.low:.3f}, {c.high:.3f}] "
-            f"({_seconds(c.base_median)} -> {_seconds(c.head_median)}, p_holm {p})"
+            f"({_figure(c.base_median, c.unit)} -> {_figure(c.head_median, c.unit)}, p_holm {p})"
         )
     return "\n".join(lines)

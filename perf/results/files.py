@@ -37,6 +37,7 @@ __all__ = [
     "TOKEN_LOG",
     "WRITING_SUFFIX",
     "capacity_step_dir",
+    "compare_instructions_log",
     "compare_round_file",
     "worker_request_log_glob",
 ]
@@ -97,6 +98,12 @@ def compare_round_file(side: str, index: int) -> str:
     """``compare/<side>-<NN>.json``: one benchmark process of ``perf compare`` (``base`` or
     ``head``, 1-based), pytest-benchmark's own JSON; its output log has the suffix ``.log``."""
     return f"{COMPARE_DIR}/{side}-{index:02d}.json"
+
+
+def compare_instructions_log(side: str, seed: int) -> str:
+    """``compare/instructions-<side>-seed<N>.log``: the output of one probe process of ``perf
+    compare --instructions`` under valgrind (``base`` or ``head``, a hash seed)."""
+    return f"{COMPARE_DIR}/instructions-{side}-seed{seed}.log"
 
 
 def capacity_step_dir(search: str, index: int) -> str:

@@ -9,6 +9,7 @@ process's CPU time, so a busy machine cannot hide it or fake one. No timed asser
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -145,3 +146,89 @@ def test_no_benchmark_selected_exits_2(
     assert compare(results, "HEAD", "HEAD", "-k", "nothing_matches", "--rounds", "2") == 2
     err = capsys.readouterr().err
     assert "no benchmark ran on either side" in err and "pytest exit 5" in err
+
+
+# -- --instructions: the tiny repo's perf has a MemoryCache whose get spins SPIN times ---------
+
+TINY_CACHE = """\
+SPIN = {spin}
+
+
+class MemoryCache:
+    def __init__(self, max_entries):
+        self.data = {{}}
+
+    def set(self, key, value):
+        self.data[key] = value
+
+    def get(self, key):
+        for _ in range(SPIN):
+            pass
+        return self.data.get(key)
+"""
+
+needs_valgrind = pytest.mark.skipif(
+    shutil.which("valgrind") is None, reason="needs valgrind: `make valgrind` installs it"
+)
+
+
+@pytest.fixture
+def tiny_cache_repo(tiny_repo: Path) -> Path:
+    (tiny_repo / "perf" / "__init__.py").write_text(TINY_CACHE.format(spin=20))
+    git(tiny_repo, "commit", "--quiet", "-am", "a MemoryCache that spins 20 times per get")
+    return tiny_repo
+
+
+@needs_valgrind
+@pytest.mark.slow
+def test_instruction_counts_of_a_commit_against_itself_are_unchanged(
+    tiny_cache_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = tmp_path / "results"
+    assert main(["compare", "HEAD", "HEAD", "--instructions", "--results-dir", str(results)]) == 0
+    result = json.loads((only_run(results) / "compare.json").read_text())
+    assert result["options"]["metric"] == "instructions"
+    # the tiny perf has no SQLiteCache, cached, ...: those probes are skipped on both sides
+    [bench] = result["benchmarks"]
+    assert (bench["name"], bench["verdict"], bench["unit"]) == (
+        "MemoryCache.get (hit)",
+        "unchanged",
+        "instructions",
+    )
+    assert (bench["low"], bench["high"]) == (pytest.approx(1, abs=1e-3), pytest.approx(1, abs=1e-3))
+    assert len(result["counts"]) == 4  # two sides x two hash seeds
+    for count in result["counts"]:
+        assert count["error"] is None and "SQLiteCache.get (hit)" in count["skipped"]
+        assert count["probes"]["MemoryCache.get (hit)"]["calls"] > 0
+    assert "unchanged    MemoryCache.get (hit): 1.000x" in capsys.readouterr().out
+
+
+@needs_valgrind
+@pytest.mark.slow
+def test_instruction_counts_catch_a_slower_get_and_name_it(
+    tiny_cache_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tiny_cache_repo / "perf" / "__init__.py").write_text(TINY_CACHE.format(spin=24))
+    results = tmp_path / "results"
+    argv = ["compare", "HEAD", "--instructions", "-k", "memorycache", "--results-dir", str(results)]
+    assert main(argv) == 1
+    result = json.loads((only_run(results) / "compare.json").read_text())
+    assert result["slower"] == ["MemoryCache.get (hit)"]
+    assert result["options"]["probes"] == ["harness", "MemoryCache.get (hit)"]
+    [bench] = result["benchmarks"]
+    assert 1.05 < bench["low"] <= bench["ratio"] <= bench["high"] < 1.5  # 4 more spins of ~20
+    assert "slower: MemoryCache.get (hit)" in capsys.readouterr().out
+
+
+def test_instructions_refuse_options_of_the_timed_comparison(
+    tiny_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = tmp_path / "results"
+    argv = ["compare", "HEAD", "--instructions", "--results-dir", str(results)]
+    assert main([*argv, "--quick"]) == 2
+    assert "drop --quick, --max-time and pytest arguments" in capsys.readouterr().err
+    assert main([*argv, "-k", "nothing-like-it"]) == 2
+    assert "-k 'nothing-like-it' matches no probe; the probes are: MemoryCache" in (
+        capsys.readouterr().err
+    )
+    assert not (results / "runs").exists()

@@ -13,6 +13,7 @@ from perf.report.compare import (
     SLOWER,
     UNCHANGED,
     Policy,
+    compare_counts,
     compare_samples,
     compare_suite,
     exit_code,
@@ -168,3 +169,44 @@ def test_bad_policies_are_refused() -> None:
         Policy(min_effect=0.9)
     with pytest.raises(ValueError, match="alpha"):
         Policy(alpha=1.5)
+
+
+# -- instruction counts: one figure per hash seed, paired by seed ----------------------------
+
+
+def test_counts_pair_by_seed_so_layout_differences_between_seeds_cancel() -> None:
+    # seed 1's layout costs 2 % more on both sides: unpaired that would straddle 1 %, paired
+    # each seed's ratio is exactly 1
+    base = {"get": {0: 1000.0, 1: 1020.0}}
+    [same] = compare_counts(base, {"get": {0: 1000.0, 1: 1020.0}})
+    assert (same.verdict, same.ratio, same.low, same.high) == (UNCHANGED, 1.0, 1.0, 1.0)
+    assert same.unit == "instructions" and same.p_value is None
+    [slower] = compare_counts(base, {"get": {0: 1100.0, 1: 1112.0}})
+    assert slower.verdict == SLOWER
+    assert (slower.low, slower.high) == (pytest.approx(1112 / 1020), pytest.approx(1.1))
+    [faster] = compare_counts(base, {"get": {0: 900.0, 1: 920.0}})
+    assert faster.verdict == FASTER
+
+
+def test_counts_below_the_minimum_effect_or_split_across_it_are_not_slower() -> None:
+    base = {"get": {0: 1000.0, 1: 1000.0}}
+    [small] = compare_counts(base, {"get": {0: 1005.0, 1: 1006.0}})  # 0.5 %: under 1 %
+    assert small.verdict == UNCHANGED
+    [split] = compare_counts(base, {"get": {0: 995.0, 1: 1030.0}})  # one seed faster, one 3 %
+    assert split.verdict == INCONCLUSIVE and exit_code([split]) == 0
+
+
+def test_counts_on_one_side_only_and_counts_not_above_the_harness() -> None:
+    found = compare_counts(
+        {"old": {0: 5.0}, "tiny": {0: -3.0, 1: 2.0}},
+        {"new": {0: 5.0}, "tiny": {0: 4.0, 1: 2.0}},
+    )
+    assert [(c.name, c.verdict) for c in found] == [
+        ("new", NEW), ("old", REMOVED), ("tiny", INCONCLUSIVE)
+    ]  # fmt: skip
+    assert "not above the harness" in found[2].notes[0]
+    line = format_comparisons(compare_counts({"get": {0: 2410.0}}, {"get": {0: 2410.0}}))
+    assert (
+        line == "unchanged    get: 1.000x [1.000, 1.000] (2,410 instructions -> 2,410 "
+        "instructions, p_holm -)"
+    )
