@@ -214,3 +214,26 @@ def bench_read_percentiles(benchmark, contender):
     benchmark.group = READ_GROUP
     result = benchmark(read)
     assert len(result) == len(QUANTILES) and all(v > 0 for v in result)
+
+
+def _busy_monitor() -> PerformanceMonitor:
+    """Twenty operations recorded at 20 calls/s each for two minutes (a fake clock): what
+    ``/performance/stats`` reads in a load run."""
+    now = [0.0]
+    monitor = PerformanceMonitor(clock=lambda: now[0])
+    rng = random.Random(20)
+    recorders = [monitor.operation(f"op{i}") for i in range(20)]
+    for step in range(120 * 20):
+        now[0] = step / 20
+        for recorder in recorders:
+            recorder.add(rng.lognormvariate(-5, 1), now[0])
+    return monitor
+
+
+def bench_get_stats(benchmark):
+    """``PerformanceMonitor.get_stats()`` (the heart of ``/performance/stats``) with twenty
+    busy operations. No peer: it is a stall of the service's event loop, measured to keep it
+    short (README, "Verdicts")."""
+    monitor = _busy_monitor()
+    stats = benchmark(monitor.get_stats)
+    assert len(stats["operations"]) == 20
