@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import math
+import random
 import threading
 
 import pytest
@@ -12,6 +14,7 @@ from support import FakeClock
 
 from perf.errors import ConfigurationError
 from perf.monitor import PerformanceMonitor, get_performance_monitor, track_performance
+from perf.monitor.operation import OperationRecorder, parse_recorder_dict
 
 
 def make_monitor(start: float = 1000.0, wall: float = 1_700_000_000.0):
@@ -322,3 +325,37 @@ def test_names_and_durations_of_the_wrong_type_are_configuration_errors():
     with pytest.raises(ConfigurationError, match=r'@track_performance\("name"\)'):
         track_performance(lambda: None)  # used without the parentheses
     assert monitor.get_stats()["operations"] == {}
+
+
+def test_reads_between_writes_agree_with_a_recorder_read_only_once():
+    """The closed slots' sums are kept between reads: reads interleaved with writes, slot
+    changes, a moving window and merged figures must give what a cold read gives."""
+    rng = random.Random(3)
+    warm = OperationRecorder("op", 0.01, slot_seconds=1.0, window_slots=3)
+    now = 0.0
+    events = []
+    for _ in range(400):
+        now += rng.expovariate(20.0)
+        seconds = rng.lognormvariate(-5, 1)
+        failed = rng.random() < 0.05
+        events.append((seconds, now, failed))
+        (warm.add_error if failed else warm.add)(seconds, now)
+        if rng.random() < 0.2:
+            read_at = now + rng.choice([0.0, 0.5, 2.5])  # later reads: the window moves on
+            cold = OperationRecorder("op", 0.01, slot_seconds=1.0, window_slots=3)
+            for s, t, f in events:
+                (cold.add_error if f else cold.add)(s, t)
+            got = [summary.stats() for summary in warm.summaries(read_at)]
+            expected = [summary.stats() for summary in cold.summaries(read_at)]
+            for mine, theirs in zip(got, expected, strict=True):
+                assert mine.keys() == theirs.keys()
+                for key, value in mine.items():  # the totals may differ in the last bit
+                    same = value == theirs[key] or math.isclose(value, theirs[key], rel_tol=1e-12)
+                    assert same, (key, value, theirs[key])
+    other = OperationRecorder("op", 0.01, slot_seconds=1.0, window_slots=3)
+    other.add(0.5, now - 1.5)  # into a closed slot of ``warm``
+    warm.summaries(now)
+    retired, incoming = parse_recorder_dict(other.to_dict(0.0), 0.0, 1.0)
+    warm.merge_parsed(retired, incoming, now)
+    whole, _ = warm.summaries(now)
+    assert whole.sketch.count == len(events) + 1 and whole.sketch.max == 0.5
