@@ -59,23 +59,24 @@ def median_interval(entry: Mapping[str, Any]) -> tuple[float, float, float] | No
 
 
 def bar_intervals(run: RunPath) -> DataFrame:
-    """Per declared bar: ``label`` (``ours / peer``), the ratio of medians, its interval
-    (``low``/``high``, ``None`` without raw samples), the bar, and the gate's verdict."""
+    """Per declared bar: ``label`` (``ours / peer``), the ratio and its interval as the gate
+    checks them (the median of interleaved per-pair ratios; an old file without pairs: the
+    ratio of medians, its interval from the two medians' intervals, ``None`` without raw
+    samples), the bar, and the gate's verdict (pass / fail / inconclusive / no data)."""
     pd = _pandas()
     entries = read_benchmarks(run)
     by_name = {e["name"]: e for e in entries}
     rows = []
     for bar in check_bars(entries):
-        low = high = None
-        ours, peer = median_interval(by_name[bar.name]), None
-        if bar.peer in by_name:
-            peer = median_interval(by_name[bar.peer])
-        if ours and peer and peer[1] > 0:
-            low, high = ours[1] / peer[2], ours[2] / peer[1]
+        low, high = bar.low, bar.high
+        if low is None and bar.peer in by_name:  # not paired: from the two medians
+            ours, peer = median_interval(by_name[bar.name]), median_interval(by_name[bar.peer])
+            if ours and peer and peer[1] > 0:
+                low, high = ours[1] / peer[2], ours[2] / peer[1]
         rows.append(
             {"label": f"{bar.name} / {bar.peer}", "ours": bar.name, "peer": bar.peer,
              "ratio": bar.ratio, "low": low, "high": high, "bar": bar.max_ratio,
-             "verdict": "no data" if bar.ratio is None else "pass" if bar.passed else "fail"}
+             "verdict": "no data" if bar.ratio is None else bar.verdict}
         )  # fmt: skip
     columns = ["label", "ours", "peer", "ratio", "low", "high", "bar", "verdict"]
     return pd.DataFrame(rows, columns=columns)

@@ -24,6 +24,8 @@ from perf.report import (
 from perf.report.display import fmt_duration, fmt_ms, fmt_ratio, fmt_value
 from perf.report.html import compact_svg
 from perf.report.index import headline, index_html, ordered_checks, write_index
+from perf.results.bars import check_bars
+from perf.results.readers import read_benchmarks
 from perf.results.requests_log import percentile
 
 matplotlib.use("Agg")
@@ -183,6 +185,28 @@ def test_bar_ratios_with_intervals_and_medians_per_operation(run) -> None:
     assert spread.loc["bench_set[perf]", "ops_per_round"] == 1000
     info = bench_frames.extra_info_table(run)
     assert list(info["name"]) == []  # bars and batch sizes are not "extra" information
+
+
+def test_paired_bars_show_the_gates_interval_and_verdict_and_plot(run) -> None:
+    """Interleaved pairs whose per-pair ratios straddle the bar: the frame shows the gate's
+    ratio, interval and ``inconclusive`` (a ratio of medians outside the medians' interval
+    once made the report's error bars negative and the notebook fail)."""
+
+    def paired(data):
+        ours = [1.0, 1.0, 3.0, 3.0, 3.0, 1.0, 1.0, 3.0, 3.0, 1.0]
+        peer = [4.0, 3.2, 4.0, 3.2, 4.0, 3.2, 4.0, 3.2, 4.0, 3.2]
+        entry = data["benchmarks"][0]
+        entry["extra_info"]["interleaved"] = {
+            "ours": ours, "peers": {"bench_get[peer]": peer}, "confidence": 0.95
+        }  # fmt: skip
+
+    edit_json(run / "benchmarks.json", paired)
+    row = bench_frames.bar_intervals(run).iloc[0]
+    [check] = [c for c in check_bars(read_benchmarks(run)) if c.name == "bench_get[perf]"]
+    assert (row["ratio"], row["low"], row["high"]) == (check.ratio, check.low, check.high)
+    assert row["verdict"] == check.verdict == "inconclusive"
+    assert row["low"] <= row["ratio"] <= row["high"]
+    plots.bars_plot(bench_frames.bar_intervals(run))
 
 
 # -- the plots carry their targets ------------------------------------------------------------
