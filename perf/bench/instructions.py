@@ -1,6 +1,6 @@
 """Instructions per call of the hot paths, counted by valgrind, for both sides of a comparison.
 
-Wall time on a shared 2-core machine moves by up to 1.6x between seconds (README, "perf
+Wall time on a shared 2-core machine jumps by 1.5-1.7x from one second to the next (README, "perf
 compare"); the number of instructions a call executes does not depend on the neighbours. The
 probes (``perf.bench.probes``) run under callgrind, which counts only their counted loops
 (``--toggle-collect``) and writes one dump per probe, in one process per side and hash seed;
