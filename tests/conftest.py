@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
 from redis_server import redis_namespace, redis_server, redis_url  # noqa: F401 - fixtures
 from support import FakeClock
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests interrupt the commands they start with SIGINT. A shell without job control (a
+    script's `cmd &`, `nohup`) starts background jobs with SIGINT ignored, and an ignored
+    signal stays ignored in every process they exec, so those commands would run on
+    regardless. A handled signal is reset to the default at exec: handle it here."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
