@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import signal
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from perf.bench.instructions import callgrind, dump_totals
 from perf.cli.compare import decide_folder
 from perf.report.compare import SLOWER, Policy
 
@@ -175,16 +175,9 @@ def pad_instructions(kind: str) -> float:
     )
     with tempfile.TemporaryDirectory(prefix="perf-study-") as scratch:
         out = Path(scratch) / "out"
-        subprocess.run(
-            ["valgrind", "--tool=callgrind", "--collect-atstart=no",
-             "--toggle-collect=_operator_call", "--dump-after=_operator_call",
-             f"--callgrind-out-file={out}", sys.executable, "-c", script],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        padded, bare = (
-            int(re.search(r"^totals: (\d+)$", Path(f"{out}.{n}").read_text(), re.M).group(1))
-            for n in (1, 2)
-        )
+        command = [*callgrind(out), sys.executable, "-c", script]
+        subprocess.run(command, check=True, capture_output=True)
+        padded, bare = dump_totals(out, 2)
     return (padded - bare) / units
 
 

@@ -31,7 +31,16 @@ from perf.bench.probes import HARNESS, PROBES
 from perf.errors import ConfigurationError
 from perf.results.files import compare_instructions_log
 
-__all__ = ["SEEDS", "Count", "count_instructions", "per_call", "select_probes", "valgrind_command"]
+__all__ = [
+    "SEEDS",
+    "Count",
+    "callgrind",
+    "count_instructions",
+    "dump_totals",
+    "per_call",
+    "select_probes",
+    "valgrind_command",
+]
 
 SEEDS: Final = (0, 1)  # PYTHONHASHSEED values: dict layouts move a count by up to ~1 %
 PROBES_SCRIPT: Final = Path(__file__).with_name("probes.py")
@@ -63,18 +72,23 @@ def select_probes(keyword: str | None) -> list[str]:
     return [HARNESS, *chosen]
 
 
-def valgrind_command(out_file: Path, probes: Sequence[str]) -> list[str]:
-    """callgrind counting only the probes' loops, one dump each; ``python -P``: the script's
-    folder is not put on ``sys.path``, so ``perf`` comes from ``PYTHONPATH`` (the side's tree)."""
+def callgrind(out_file: Path) -> list[str]:
+    """The valgrind prefix that counts only inside ``COUNTED`` and dumps after each call of it
+    (``<out_file>.1``, ``.2``, ...: read them with :func:`dump_totals`)."""
     return [
         "valgrind", "--tool=callgrind", "--collect-atstart=no", f"--toggle-collect={COUNTED}",
         f"--dump-after={COUNTED}", f"--callgrind-out-file={out_file}",
-        sys.executable, "-P", str(PROBES_SCRIPT), *probes,
     ]  # fmt: skip
 
 
-def _totals(out_file: Path, parts: int) -> list[int]:
-    """The ``totals:`` of the dumps ``<out_file>.1`` ... ``.<parts>`` (one per probe, in order)."""
+def valgrind_command(out_file: Path, probes: Sequence[str]) -> list[str]:
+    """The probes under :func:`callgrind`; ``python -P``: the script's folder is not put on
+    ``sys.path``, so ``perf`` comes from ``PYTHONPATH`` (the side's tree)."""
+    return [*callgrind(out_file), sys.executable, "-P", str(PROBES_SCRIPT), *probes]
+
+
+def dump_totals(out_file: Path, parts: int) -> list[int]:
+    """The ``totals:`` of the dumps ``<out_file>.1`` ... ``.<parts>``, in order."""
     totals = []
     for part in range(1, parts + 1):
         text = Path(f"{out_file}.{part}").read_text(encoding="utf-8")
@@ -111,7 +125,7 @@ def _count_side(
             printed = json.loads(done.stdout.strip().splitlines()[-1])
             calls: dict[str, int] = printed["calls"]
             skipped = printed["skipped"]
-            totals = _totals(out_file, len(calls))
+            totals = dump_totals(out_file, len(calls))
             figures = {name: {"calls": n, "instructions": total}
                        for (name, n), total in zip(calls.items(), totals, strict=True)}  # fmt: skip
         except (ValueError, IndexError, KeyError, OSError) as exc:

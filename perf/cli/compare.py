@@ -17,6 +17,7 @@ saying what to do.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import signal
 import sys
@@ -229,7 +230,7 @@ def _run(  # noqa: PLR0917 - one call site, the stage's whole context
     )
     code, extra = EXIT_BAD_INPUT, {}
     status = None
-    say = lambda line: print(line, flush=True)  # noqa: E731
+    say = functools.partial(print, flush=True)
     try:
         if probes:
             comparisons, problems, measured = _count(folder.path, sides, probes, policy, env, say)
